@@ -1,0 +1,123 @@
+"""The one module that knows which Keras backend runs and how it draws randomness.
+
+Everything else in `keras_gumbel` is written with `keras.ops` and `keras.random`
+only. This module holds the few places where a backend-specific route is faster
+or needed, each with a backend-agnostic fallback:
+
+- `uniform_positive`: uniforms on `[tiny, 1)`, the input of every Gumbel draw.
+  On TensorFlow it calls the stateless Philox kernel directly and clamps with a
+  single `maximum` instead of the two ops (`* (maxval - minval) + minval`) that
+  `keras.random.uniform` adds; everywhere else it calls `keras.random.uniform`.
+  Under XLA it uses XLA's native Philox bit generator (see `_tf_xla_uniform`).
+- `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
+  element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
+  sampler does not need.
+"""
+
+import keras
+import numpy as np
+
+
+def backend():
+    """Returns the name of the running Keras backend."""
+    return keras.backend.backend()
+
+
+def tiny(dtype):
+    """The smallest positive normal number of a floating dtype."""
+    return float(np.finfo(keras.backend.standardize_dtype(dtype)).tiny)
+
+
+def argmax(x, axis):
+    """Index of the largest entry along `axis` (the first one on ties)."""
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.argmax(x, axis=axis)
+    return keras.ops.argmax(x, axis=axis)
+
+
+def uniform_positive(shape, seed=None, dtype="float32"):
+    """Uniform samples on `[tiny, 1)`, so that `log(u)` is always finite.
+
+    TFP's relaxed distributions draw on the same interval: `u = 0` would give
+    `log(0) = -inf` and an infinite Gumbel sample; `tiny` keeps
+    `-log(-log(u))` finite (in float32 it lies in about [-4.5, 16.7]).
+
+    Args:
+        shape: The shape of the sample.
+        seed: `None` (Keras' global generator), an integer (the same draw on
+            every call, as in `keras.random`), or a `keras.random.SeedGenerator`
+            (a reproducible stream).
+        dtype: A floating dtype, `"float32"` or `"float64"`.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    floor = tiny(dtype)
+    if backend() == "tensorflow" and isinstance(seed, keras.random.SeedGenerator):
+        return _tf_uniform_positive(shape, seed, dtype, floor)
+    return keras.random.uniform(shape, minval=floor, maxval=1.0, dtype=dtype, seed=seed)
+
+
+_TF_AUTO_SELECT = 3  # tf.random.Algorithm.AUTO_SELECT
+_TF_PHILOX = 1  # tf.random.Algorithm.PHILOX
+
+
+def _tf_uniform_positive(shape, seed_generator, dtype, floor):
+    import tensorflow as tf
+
+    seed = seed_generator.next()
+    # Keras keeps SeedGenerator state as int64 (a TF device-placement rule),
+    # while the stateless kernels (and XLA) want int32: fold it as Keras does.
+    if seed.dtype != tf.int32:
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    # Scrambles the seed into a Philox key and counter, so that consecutive
+    # seeds ([s, 0], [s, 1], ...) give unrelated streams.
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
+    uniform = _tf_xla_uniform(shape, key, counter, dtype) if _tf_in_xla_context() else None
+    if uniform is None:
+        # The algorithm must be a compile-time constant for XLA (otherwise every
+        # call recompiles); AUTO_SELECT lets each device pick its fastest one, as
+        # `tf.random.stateless_uniform` does.
+        uniform = tf.raw_ops.StatelessRandomUniformV2(
+            shape=shape, key=key, counter=counter, alg=_TF_AUTO_SELECT, dtype=dtype
+        )
+    # The kernels draw on [0, 1); 0 is the one value that breaks log(log(u)).
+    return tf.maximum(uniform, tf.constant(floor, dtype))
+
+
+def _tf_in_xla_context():
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - private module moved
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def _tf_xla_uniform(shape, key, counter, dtype):
+    """Uniforms on [0, 1) from XLA's native Philox bit generator, or None.
+
+    Under `jit_compile=True` on the CPU, XLA's lowering of
+    `StatelessRandomUniformV2` runs 50-70x slower than graph mode; its
+    `RngBitGenerator` instruction with the same Philox key (and a zero
+    counter) runs faster than graph mode. Returns None (use the stateless kernel)
+    if TensorFlow's XLA bindings cannot be imported.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.compiler.tf2xla.python import xla as tf2xla
+    except ImportError:  # pragma: no cover - private module moved
+        return None
+    bits_dtype, mantissa_bits, one_bits = {
+        "float32": (tf.uint32, 23, 0x3F800000),
+        "float64": (tf.uint64, 52, 0x3FF0000000000000),
+    }[dtype]
+    del counter  # With a non-zero start counter, XLA's CPU Philox runs ~50x slower.
+    # The 64-bit key alone, scrambled from the seed, picks the stream.
+    state = tf.concat([key, tf.zeros([2], tf.uint64)], axis=0)
+    _, bits = tf2xla.rng_bit_generator(_TF_PHILOX, state, shape, dtype=bits_dtype)
+    # Keep the top mantissa bits, set the exponent of 1.0: a float in [1, 2).
+    shift = tf.constant(1 << (bits_dtype.size * 8 - mantissa_bits), bits_dtype)
+    one_to_two = tf.bitcast(tf.bitwise.bitwise_or(bits // shift, tf.constant(one_bits, bits_dtype)), dtype)
+    return one_to_two - tf.constant(1.0, dtype)

@@ -1,0 +1,6 @@
+"""Keras layers that sample discrete choices with a usable gradient."""
+
+from keras_gumbel.layers.gumbel_softmax import GumbelSoftmax
+from keras_gumbel.layers.straight_through_gumbel import StraightThroughGumbel
+
+__all__ = ["GumbelSoftmax", "StraightThroughGumbel"]

@@ -1,0 +1,140 @@
+"""The state and checks shared by the Gumbel layers."""
+
+import keras
+from keras import ops
+
+from keras_gumbel import _validation
+from keras_gumbel import ops as gumbel_ops
+
+# A learned temperature is kept at or above this value: below it the relaxed
+# gradient's variance explodes and float32 softmax saturates.
+MIN_LEARNED_TEMPERATURE = 0.05
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class MinValue(keras.constraints.Constraint):
+    """Clips a weight from below at `min_value` (the learned temperature's floor)."""
+
+    def __init__(self, min_value):
+        self.min_value = float(min_value)
+
+    def __call__(self, w):
+        return ops.maximum(w, ops.cast(self.min_value, w.dtype))
+
+    def get_config(self):
+        return {"min_value": self.min_value}
+
+
+class BaseGumbelLayer(keras.layers.Layer):
+    """A layer that samples from a temperature-controlled relaxation of Categorical(logits).
+
+    Subclasses set `_hard` (one-hot forward) and document themselves; this
+    class holds the temperature variable, the seed generator, the checks,
+    masking and serialisation.
+    """
+
+    _hard = False
+
+    def __init__(
+        self,
+        temperature=1.0,
+        axis=-1,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        temperature = _validation.check_positive_finite("temperature", temperature)
+        self.axis = _validation.check_int("axis", axis)
+        self.sample_at_inference = _validation.check_bool("sample_at_inference", sample_at_inference)
+        self.trainable_temperature = _validation.check_bool("trainable_temperature", trainable_temperature)
+        if trainable_temperature and temperature < MIN_LEARNED_TEMPERATURE:
+            raise ValueError(
+                _validation.invalid(
+                    "temperature",
+                    f"a value >= {MIN_LEARNED_TEMPERATURE} (the floor of a learned temperature) "
+                    "when `trainable_temperature=True`",
+                    temperature,
+                )
+            )
+        if isinstance(seed, keras.random.SeedGenerator):
+            raise TypeError(
+                _validation.invalid("seed", "None or an integer (the layer makes its own SeedGenerator)", seed)
+            )
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # float32 whatever the dtype policy, and never autocast to float16:
+        # temperatures such as 1e-4 and 1e3 must keep their value.
+        self.temperature = self.add_weight(
+            name="temperature",
+            shape=(),
+            initializer=keras.initializers.Constant(temperature),
+            dtype="float32",
+            trainable=trainable_temperature,
+            autocast=False,
+            constraint=MinValue(MIN_LEARNED_TEMPERATURE) if trainable_temperature else None,
+        )
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        _validation.check_axis(self.axis, len(input_shape))
+        self.built = True
+
+    def _current_temperature(self):
+        if self.trainable_temperature:
+            # The constraint applies after each optimizer step; the clamp also
+            # covers values assigned by hand or by a schedule.
+            return ops.maximum(self.temperature, MIN_LEARNED_TEMPERATURE)
+        return self.temperature
+
+    def call(self, inputs, training=None):
+        inputs = ops.convert_to_tensor(inputs)
+        axis = _validation.check_axis(self.axis, len(inputs.shape))
+        add_noise = bool(training) or self.sample_at_inference
+        return gumbel_ops.sample(
+            inputs,
+            self._current_temperature(),
+            axis=axis,
+            hard=self._hard,
+            seed=self.seed_generator,
+            add_noise=add_noise,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def distribution(self, logits):
+        """The TFP distribution this layer samples from during training.
+
+        The category axis is moved last, where TFP's event axis is.
+        Requires `tensorflow-probability[tf]`.
+
+        Args:
+            logits: The logits the layer would receive.
+
+        Returns:
+            `tfd.RelaxedOneHotCategorical(temperature, logits)` for the relaxed
+            layer, `tfd.OneHotCategorical(logits)` for the straight-through one.
+        """
+        from keras_gumbel import distributions
+
+        logits = ops.convert_to_tensor(logits)
+        axis = _validation.check_axis(self.axis, len(logits.shape))
+        if self._hard:
+            return distributions.one_hot_categorical(logits, axis=axis)
+        return distributions.relaxed_one_hot_categorical(logits, self._current_temperature(), axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                # The current value, so a clone keeps an annealed or learned temperature.
+                "temperature": float(ops.convert_to_numpy(self.temperature)),
+                "axis": self.axis,
+                "sample_at_inference": self.sample_at_inference,
+                "trainable_temperature": self.trainable_temperature,
+                "seed": self.seed,
+            }
+        )
+        return config

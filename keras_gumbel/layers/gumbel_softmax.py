@@ -1,0 +1,74 @@
+"""The relaxed Gumbel-Softmax layer."""
+
+import keras
+
+from keras_gumbel.layers._base import BaseGumbelLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelSoftmax(BaseGumbelLayer):
+    """Draws a relaxed one-hot sample (Gumbel-Softmax / Concrete) from logits.
+
+    During training the layer returns
+
+        y = softmax((logits + g) / temperature),  g ~ Gumbel(0, 1),
+
+    a point on the simplex that is differentiable in `logits` (and in the
+    temperature, if it is learned). As `temperature -> 0` samples approach
+    one-hot samples of `Categorical(logits)`; as `temperature -> inf` they
+    approach the uniform vector.
+
+    At inference the layer is deterministic by default: the noise is set to
+    zero and it returns `softmax(logits / temperature)`. Set
+    `sample_at_inference=True` to keep sampling (stochastic policies,
+    recommendations that should vary).
+
+    Numerics: the noise and the softmax are computed in float32 (float64 for
+    float64 inputs) and the result cast to the layer's compute dtype, so the
+    layer is safe under `float16`, `bfloat16` and `mixed_float16` policies.
+    `-inf` logits mask categories (exactly zero mass and gradient). A row
+    whose logits are all `-inf` gives NaN, as `softmax` does (build padded
+    logits with `keras_gumbel.ops.mask_logits` to keep such rows finite); NaN
+    or `+inf` logits give NaN.
+
+    Args:
+        temperature: Positive finite float, the initial temperature. It is
+            held in the scalar variable `layer.temperature`; assign to it (or
+            use `keras_gumbel.TemperatureAnnealing`) to change it between steps
+            without retracing compiled functions.
+        axis: The category axis of the logits.
+        sample_at_inference: If `True`, add noise at inference too.
+        trainable_temperature: If `True`, the temperature is learned, kept at
+            or above 0.05.
+        seed: Integer seed of the layer's `keras.random.SeedGenerator`: the
+            same seed gives the same stream of samples, each call a new draw.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Floating tensor of logits (unnormalised log-probabilities).
+            Integer inputs raise a `TypeError`.
+        training: Python bool. `True`: a Gumbel-Softmax sample. `False` or
+            `None`: `softmax(logits / temperature)`, or a sample if
+            `sample_at_inference=True`.
+
+    Returns:
+        A tensor with the shape of `inputs`, summing to 1 along `axis`.
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> layer = keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0)
+    >>> logits = keras.ops.log([[0.1, 0.2, 0.7]])
+    >>> sample = layer(logits, training=True)
+    >>> float(keras.ops.sum(sample))  # doctest: +ELLIPSIS
+    1.0...
+    >>> layer(logits, training=False)  # softmax(logits / 0.5), no noise
+    ... # doctest: +ELLIPSIS
+    <tf.Tensor: shape=(1, 3), dtype=float32, numpy=array([[0.0185..., 0.0740..., 0.9074...]]...>
+
+    Reference:
+        - [Jang et al., 2017. Categorical Reparameterization with Gumbel-Softmax](https://arxiv.org/abs/1611.01144)
+        - [Maddison et al., 2017. The Concrete Distribution](https://arxiv.org/abs/1611.00712)
+    """
+
+    _hard = False

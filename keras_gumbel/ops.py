@@ -1,0 +1,208 @@
+"""Backend-agnostic Gumbel-Softmax operations, written with `keras.ops` only.
+
+These are the pure functions the layers are built on; use them directly
+outside layers, for example inside a custom training step:
+
+>>> import keras, keras_gumbel
+>>> logits = keras.ops.log([[0.2, 0.3, 0.5]])
+>>> sample = keras_gumbel.ops.gumbel_softmax(logits, temperature=0.5, seed=1)
+>>> tuple(sample.shape)
+(1, 3)
+
+Numerics, for every function here:
+
+- Gumbel noise is `-log(-log(u))` with `u` uniform on `[tiny, 1)` (as TFP
+  draws it), so it is always finite; it is drawn in float32 (float64 for
+  float64 logits) whatever the dtype of the logits, and the softmax is computed
+  in that dtype too. Results are cast back to the dtype of the logits.
+- `-inf` logits mark masked categories: they are never selected, get exactly
+  zero mass and zero gradient.
+- A row whose logits are all `-inf` has no category to choose: like
+  `softmax`, it gives NaN (the whole row, in the relaxed and hard forms). If a
+  row can be fully masked (padding), build the logits with `mask_logits`,
+  which keeps such rows finite.
+- NaN or `+inf` logits are invalid input and are not hidden: the row's output
+  holds NaN (the whole row for `hard=True`) and so does its gradient.
+
+These checks cost nothing extra: detecting and repairing all-masked rows inside
+the sampler would add two passes over the data to every call (about 7-10% of
+the forward and backward time in `benchmarks/speed.py`).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_gumbel import _backend
+from keras_gumbel import _validation
+
+__all__ = ["gumbel_noise", "gumbel_softmax", "mask_logits"]
+
+
+def gumbel_noise(shape, seed=None, dtype="float32"):
+    """Draws standard Gumbel(0, 1) noise that is always finite.
+
+    `g = -log(-log(u))` with `u` uniform on `[tiny, 1)`: `u = 0` cannot occur,
+    so `g` is never infinite (in float32 it lies in about [-4.5, 16.7]).
+
+    Args:
+        shape: Shape of the sample.
+        seed: `None` (Keras' global generator), an integer (the same draw on
+            every call, as in `keras.random`) or a `keras.random.SeedGenerator`
+            (a reproducible stream of different draws).
+        dtype: `"float32"` (the default) or `"float64"`.
+
+    Returns:
+        A tensor of the given shape and dtype.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype not in ("float32", "float64"):
+        raise ValueError(_validation.invalid("dtype", '"float32" or "float64"', dtype))
+    uniform = _backend.uniform_positive(shape, seed=_validation.check_seed(seed), dtype=dtype)
+    return ops.negative(ops.log(ops.negative(ops.log(uniform))))
+
+
+def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
+    """Samples from the Gumbel-Softmax (Concrete) distribution.
+
+    The relaxed sample is
+
+        y = softmax((logits + g) / temperature, axis),  g ~ Gumbel(0, 1).
+
+    With `hard=True` the forward value is the exact one-hot of
+    `argmax(logits + g)`, a sample of `Categorical(logits)`, and the gradient
+    is that of the relaxed `y` (the straight-through Gumbel-Softmax estimator).
+    This is the contract of PyTorch's `F.gumbel_softmax`, with a seed.
+
+    Args:
+        logits: Floating tensor of unnormalised log-probabilities. `-inf` masks
+            a category. Integer logits raise a `TypeError`.
+        temperature: Positive finite float (checked), or a scalar tensor
+            (not checked: it is the caller's to keep positive).
+        hard: If `True`, return one-hot samples with the relaxed gradient.
+        axis: The category axis.
+        seed: `None`, an integer (the same draw on every call) or a
+            `keras.random.SeedGenerator` (a reproducible stream).
+
+    Returns:
+        A tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Jang et al., 2017](https://arxiv.org/abs/1611.01144)
+        - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712)
+    """
+    if isinstance(temperature, (int, float)):
+        temperature = _validation.check_positive_finite("temperature", temperature)
+    _validation.check_bool("hard", hard)
+    axis = _validation.check_int("axis", axis)
+    seed = _validation.check_seed(seed)
+    logits = ops.convert_to_tensor(logits)
+    axis = _validation.check_axis(axis, len(logits.shape))
+    return sample(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
+
+
+def compute_dtype_for(dtype):
+    """The dtype the noise and softmax are computed in for logits of `dtype`.
+
+    float16 and bfloat16 cannot hold the noise's range and the softmax's small
+    probabilities well, so they are lifted to float32; float64 stays float64.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if not any(dtype.startswith(kind) for kind in ("float", "bfloat")):
+        raise TypeError(
+            f"Gumbel-Softmax expects floating-point logits; received logits of dtype {dtype}. "
+            "Cast them with `keras.ops.cast(logits, 'float32')` (and if they are class "
+            "indices, one-hot encode them or pass log-probabilities instead)."
+        )
+    return "float64" if dtype == "float64" else "float32"
+
+
+def sample(logits, temperature, axis, hard, seed, add_noise):
+    """The computation behind `gumbel_softmax` and the layers (arguments checked).
+
+    Args:
+        logits: Floating tensor.
+        temperature: Positive scalar (float, tensor or variable).
+        axis: Non-negative category axis.
+        hard: One-hot forward with the relaxed gradient if `True`.
+        seed: Passed to `gumbel_noise` when `add_noise` is `True`.
+        add_noise: If `False`, no noise is added: the result is
+            `softmax(logits / temperature)` or `one_hot(argmax(logits))`.
+    """
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    dtype = compute_dtype_for(out_dtype)
+    logits = ops.cast(logits, dtype)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
+    if add_noise:
+        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
+        # logits + g with g = -log(-log(u)), written as one subtraction.
+        logits = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+    scaled = ops.multiply(logits, inverse_temperature)
+    if hard:
+        result = _straight_through_one_hot(scaled, axis)
+    else:
+        result = ops.softmax(scaled, axis=axis)
+    return ops.cast(result, out_dtype)
+
+
+def mask_logits(logits, mask, axis=-1):
+    """Sets masked categories to `-inf`, keeping rows with no valid category finite.
+
+    Masked entries become `-inf` (never sampled, zero mass, zero gradient). A
+    row whose mask is all `False` would then be all `-inf`, which gives NaN
+    downstream; its logits are set to 0 instead (a uniform, finite row), so
+    that padding rows cannot poison a batch. Multiply the sampler's output by
+    `keras.ops.any(mask, axis, keepdims=True)` if such rows should be zero.
+
+    Args:
+        logits: Floating tensor.
+        mask: Boolean tensor broadcastable to `logits`; `True` keeps a category.
+        axis: The category axis.
+
+    Returns:
+        A tensor with the shape and dtype of `logits`.
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> logits = keras.ops.convert_to_tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    >>> mask = keras.ops.convert_to_tensor([[True, False, True], [False, False, False]])
+    >>> keras.ops.convert_to_numpy(keras_gumbel.ops.mask_logits(logits, mask)).tolist()
+    [[1.0, -inf, 3.0], [0.0, 0.0, 0.0]]
+    """
+    logits = ops.convert_to_tensor(logits)
+    mask = ops.cast(mask, "bool")
+    any_valid = ops.any(mask, axis=axis, keepdims=True)
+    masked = ops.where(mask, logits, ops.full_like(logits, -math.inf))
+    return ops.where(any_valid, masked, ops.zeros_like(logits))
+
+
+def _straight_through_one_hot(scaled, axis):
+    """One-hot of `argmax(scaled)` forward; the gradient of `softmax(scaled)` backward.
+
+    The forward value is an exact one-hot (not `y_hard - stop_gradient(y) + y`,
+    which rounding can move off 0 and 1), and the softmax is only computed when
+    a gradient is asked for.
+    """
+
+    @ops.custom_gradient
+    def forward(scaled):
+        num_classes = scaled.shape[axis]
+        if num_classes is None:
+            num_classes = ops.shape(scaled)[axis]
+        one_hot = ops.one_hot(_backend.argmax(scaled, axis), num_classes, axis=axis, dtype=scaled.dtype)
+        # 1 for rows with a finite maximum; NaN for rows that are all -inf or
+        # hold NaN or +inf (the row has no valid choice, as softmax says).
+        row_max = ops.max(scaled, axis=axis, keepdims=True)
+        hard = ops.multiply(one_hot, ops.add(ops.subtract(row_max, row_max), 1.0))
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            y = ops.softmax(scaled, axis=axis)
+            # The Jacobian-vector product of softmax: y * (dy - <dy, y>).
+            return ops.multiply(y, ops.subtract(upstream, ops.sum(ops.multiply(upstream, y), axis=axis, keepdims=True)))
+
+        return hard, grad
+
+    return forward(scaled)
