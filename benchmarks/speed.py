@@ -30,7 +30,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
@@ -145,9 +144,14 @@ def main():
     min_seconds = 0.01 if args.quick else args.min_seconds
     modes = ["graph"] if args.no_xla else ["graph", "XLA"]
 
-    print(f"TF {tf.__version__}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
-          f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; median of {rounds} interleaved rounds")
-    header = f"| {'shape':<15} | {'kind':<16} | {'implementation':<34} | {'mode':<5} | {'ms/step':>8} | {'ours / fastest other':>20} |"
+    print(
+        f"TF {tf.__version__}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
+        f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; median of {rounds} interleaved rounds"
+    )
+    header = (
+        f"| {'shape':<15} | {'kind':<16} | {'implementation':<34} | {'mode':<5} "
+        f"| {'ms/step':>8} | {'ours / fastest other':>20} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     worst = {}
@@ -160,8 +164,11 @@ def main():
             if name.startswith("keras_gumbel"):
                 # Graph mode is compared with every non-XLA alternative (PyTorch's eager
                 # included); XLA with the other XLA ones.
-                others = [t for k, n, m, t in results
-                          if k == kind and not n.startswith("keras_gumbel") and (m == "XLA") == (mode == "XLA")]
+                others = [
+                    t
+                    for k, n, m, t in results
+                    if k == kind and not n.startswith("keras_gumbel") and (m == "XLA") == (mode == "XLA")
+                ]
                 value = seconds / min(others)
                 ratio = f"{value:.2f}"
                 worst[(kind, mode)] = max(worst.get((kind, mode), 0.0), value)

@@ -40,9 +40,7 @@ def check_bool(name, value):
 def check_axis(axis, rank):
     """Normalises `axis` for a tensor of known `rank`; raises for one out of range."""
     if rank is not None and not -rank <= axis < rank:
-        raise ValueError(
-            invalid("axis", f"an axis in [{-rank}, {rank}) for logits of rank {rank}", axis)
-        )
+        raise ValueError(invalid("axis", f"an axis in [{-rank}, {rank}) for logits of rank {rank}", axis))
     return axis if rank is None or axis >= 0 else axis + rank
 
 

@@ -1,0 +1,185 @@
+"""GumbelSoftmax and StraightThroughGumbel: modes, state, masking, shapes, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import softmax
+from helpers import to_numpy
+
+import keras_gumbel
+
+LAYERS = [keras_gumbel.GumbelSoftmax, keras_gumbel.StraightThroughGumbel]
+LOGITS = np.log(np.array([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], "float32"))
+
+
+@pytest.mark.parametrize("layer_class", LAYERS)
+class TestBothLayers:
+    def test_inference_is_deterministic_by_default(self, layer_class):
+        layer = layer_class(temperature=0.5, seed=0)
+        first, second = to_numpy(layer(LOGITS)), to_numpy(layer(LOGITS, training=False))
+        np.testing.assert_array_equal(first, second)
+        if layer_class is keras_gumbel.GumbelSoftmax:
+            np.testing.assert_allclose(first, softmax(LOGITS / 0.5), rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(first, np.eye(3)[LOGITS.argmax(-1)])
+
+    def test_sample_at_inference_keeps_sampling(self, layer_class):
+        layer = layer_class(sample_at_inference=True, seed=0)
+        logits = np.zeros((64, 5), "float32")
+        draws = [to_numpy(layer(logits, training=False)) for _ in range(2)]
+        assert not np.array_equal(*draws)
+
+    def test_training_draws_a_new_sample_each_call_and_a_seed_replays_the_stream(self, layer_class):
+        logits = np.zeros((64, 5), "float32")
+        layer = layer_class(seed=11)
+        draws = [to_numpy(layer(logits, training=True)) for _ in range(3)]
+        assert not np.array_equal(draws[0], draws[1])
+        replay = layer_class(seed=11)
+        for draw in draws:
+            np.testing.assert_array_equal(draw, to_numpy(replay(logits, training=True)))
+
+    def test_temperature_change_takes_effect_in_a_compiled_function_without_retracing(self, layer_class):
+        layer = layer_class(temperature=1.0, seed=0)
+        logits = tf.Variable(LOGITS)
+        traces = []
+
+        @tf.function
+        def forward_and_gradient():
+            traces.append(1)
+            with tf.GradientTape() as tape:
+                out = layer(logits, training=False)
+                loss = tf.reduce_sum(out * tf.constant([[1.0, 2.0, 3.0]]))
+            return out, tape.gradient(loss, logits)
+
+        out_1, grad_1 = forward_and_gradient()
+        layer.temperature.assign(0.25)
+        out_2, grad_2 = forward_and_gradient()
+        assert len(traces) == 1
+        # The relaxed output and every gradient depend on the temperature.
+        assert not np.allclose(to_numpy(grad_1), to_numpy(grad_2))
+        if layer_class is keras_gumbel.GumbelSoftmax:
+            np.testing.assert_allclose(to_numpy(out_2), softmax(LOGITS / 0.25), rtol=1e-5)
+
+    def test_temperature_is_a_non_trainable_scalar_variable_by_default(self, layer_class):
+        layer = layer_class(temperature=0.3)
+        assert tuple(layer.temperature.shape) == ()
+        assert float(layer.temperature.numpy()) == pytest.approx(0.3)
+        assert layer.trainable_weights == []
+
+    def test_trainable_temperature_is_learned_and_kept_above_the_floor(self, layer_class):
+        layer = layer_class(temperature=1.0, trainable_temperature=True, seed=0)
+        assert layer.trainable_weights == [layer.temperature]
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, layer(inputs))
+        # Logits favour class 2 strongly; rewarding y[2] rewards sharper samples,
+        # so the learned temperature must fall.
+        x = np.tile([[0.0, 0.0, 3.0]], (256, 1)).astype("float32")
+        y = np.tile([[0.0, 0.0, 1.0]], (256, 1)).astype("float32")
+        model.compile(keras.optimizers.SGD(learning_rate=0.5), loss=lambda y, p: -keras.ops.sum(p * y, -1))
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        learned = float(layer.temperature.numpy())
+        assert keras_gumbel.layers._base.MIN_LEARNED_TEMPERATURE < learned < 1.0
+        # A step far too large would take it below zero: the constraint stops it at the floor.
+        model.compile(keras.optimizers.SGD(learning_rate=1e4), loss=lambda y, p: -keras.ops.sum(p * y, -1))
+        model.fit(x, y, epochs=1, batch_size=256, verbose=0)
+        assert float(layer.temperature.numpy()) == pytest.approx(keras_gumbel.layers._base.MIN_LEARNED_TEMPERATURE)
+
+    def test_gradients_flow_and_are_finite(self, layer_class):
+        layer = layer_class(temperature=0.5, seed=0)
+        logits = tf.Variable(np.random.default_rng(0).normal(size=(32, 6)).astype("float32"))
+        weights = tf.constant(np.random.default_rng(1).normal(size=(32, 6)).astype("float32"))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(logits, training=True) * weights)
+        gradient = tape.gradient(loss, logits)
+        assert gradient is not None
+        assert np.isfinite(gradient.numpy()).all()
+        assert np.abs(gradient.numpy()).sum() > 0
+
+    @pytest.mark.parametrize("shape, axis", [((5,), -1), ((1, 5), -1), ((2, 3, 4, 5), -1), ((2, 5, 3), 1)])
+    def test_shapes_and_axes(self, layer_class, shape, axis):
+        layer = layer_class(axis=axis, seed=0)
+        logits = np.random.default_rng(0).normal(size=shape).astype("float32")
+        for training in (True, False):
+            out = to_numpy(layer(logits, training=training))
+            assert out.shape == shape
+            np.testing.assert_allclose(out.sum(axis=axis), 1.0, rtol=1e-5)
+        assert layer.compute_output_shape(shape) == shape
+
+    def test_symbolic_inputs_with_unknown_batch(self, layer_class):
+        inputs = keras.Input(shape=(None, 4))
+        outputs = layer_class(seed=0)(inputs)
+        model = keras.Model(inputs, outputs)
+        assert tuple(outputs.shape) == (None, None, 4)
+        out = to_numpy(model(np.zeros((2, 3, 4), "float32")))
+        np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+
+    def test_keras_mask_passes_through(self, layer_class):
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        embedded = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
+        sampled = layer_class(seed=0)(embedded)
+        pooled = keras.layers.GlobalAveragePooling1D()(sampled)  # averages unmasked steps only
+        model = keras.Model(inputs, pooled)
+        tokens = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
+        layer = model.layers[2]
+        mask = layer.compute_mask(embedded, keras.ops.not_equal(tokens, 0))
+        np.testing.assert_array_equal(to_numpy(mask), tokens != 0)
+        # With the mask respected, the pooled output of row 2 is its one real step.
+        single = keras.Model(inputs, sampled)
+        np.testing.assert_allclose(to_numpy(model(tokens))[1], to_numpy(single(tokens))[1, 0], rtol=1e-5)
+
+    def test_masked_category_gets_zero_and_zero_gradient(self, layer_class):
+        layer = layer_class(seed=0)
+        logits = tf.Variable(np.tile([[0.0, -np.inf, 1.0]], (256, 1)).astype("float32"))
+        with tf.GradientTape() as tape:
+            out = layer(logits, training=True)
+            loss = tf.reduce_sum(out * tf.constant([[1.0, 5.0, -2.0]]))
+        assert (out.numpy()[:, 1] == 0).all()
+        gradient = tape.gradient(loss, logits).numpy()
+        assert np.isfinite(gradient).all() and (gradient[:, 1] == 0).all()
+
+    def test_integer_inputs_raise_a_type_error(self, layer_class):
+        with pytest.raises(TypeError, match="floating-point logits"):
+            layer_class()(np.array([[1, 2, 3]], "int32"))
+
+    @pytest.mark.parametrize(
+        "kwargs, error, match",
+        [
+            ({"temperature": 0}, ValueError, "temperature=0"),
+            ({"temperature": -0.5}, ValueError, "temperature=-0.5"),
+            ({"temperature": float("nan")}, ValueError, "temperature=nan"),
+            ({"temperature": float("inf")}, ValueError, "temperature=inf"),
+            ({"temperature": "1"}, TypeError, "temperature='1'"),
+            ({"temperature": 0.01, "trainable_temperature": True}, ValueError, "temperature=0.01"),
+            ({"axis": "last"}, TypeError, "axis='last'"),
+            ({"sample_at_inference": 1}, TypeError, "sample_at_inference=1"),
+            ({"trainable_temperature": None}, TypeError, "trainable_temperature=None"),
+            ({"seed": 1.5}, TypeError, "seed=1.5"),
+            ({"seed": keras.random.SeedGenerator(1)}, TypeError, "seed="),
+        ],
+    )
+    def test_bad_arguments_name_argument_and_value(self, layer_class, kwargs, error, match):
+        with pytest.raises(error, match=match):
+            layer_class(**kwargs)
+
+    def test_axis_out_of_range_is_reported_at_build(self, layer_class):
+        with pytest.raises(ValueError, match="axis=2"):
+            layer_class(axis=2)(np.zeros((4, 3), "float32"))
+        with pytest.raises(ValueError, match="axis=-3"):
+            keras.Sequential([keras.Input((3,)), layer_class(axis=-3)])
+
+
+class TestStraightThroughGradient:
+    def test_gradient_equals_the_relaxed_gradient_for_the_same_noise(self):
+        # Same seed -> same noise: ST's backward is exactly GumbelSoftmax's.
+        logits = tf.Variable(np.random.default_rng(3).normal(size=(64, 5)).astype("float32"))
+        weights = tf.constant(np.random.default_rng(4).normal(size=(64, 5)).astype("float32"))
+        gradients, outputs = [], []
+        for layer in (keras_gumbel.GumbelSoftmax(0.7, seed=5), keras_gumbel.StraightThroughGumbel(0.7, seed=5)):
+            with tf.GradientTape() as tape:
+                out = layer(logits, training=True)
+                loss = tf.reduce_sum(out * weights)
+            outputs.append(out.numpy())
+            gradients.append(tape.gradient(loss, logits).numpy())
+        np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(outputs[1], np.eye(5)[outputs[0].argmax(-1)])
