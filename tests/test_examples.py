@@ -1,0 +1,33 @@
+"""Smoke runs of the demo and the benchmarks on tiny settings, so they cannot rot."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_and_writes_its_outputs(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    stdout = run("examples/demo.py", "--epochs", "2", "--output", str(tmp_path))
+    assert "test negative ELBO" in stdout
+    assert (tmp_path / "figures.png").stat().st_size > 0
+    assert (tmp_path / "saved_model" / "saved_model.pb").exists()
+
+
+@pytest.mark.slow
+def test_speed_benchmark_prints_its_table():
+    stdout = run("benchmarks/speed.py", "--quick")
+    assert "keras_gumbel.GumbelSoftmax" in stdout and "worst ratio" in stdout
