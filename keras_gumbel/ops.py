@@ -142,7 +142,7 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
     if hard:
         result = _straight_through_one_hot(scaled, axis)
     else:
-        result = ops.softmax(scaled, axis=axis)
+        result = _backend.softmax(scaled, axis)
     return ops.cast(result, out_dtype)
 
 
@@ -199,7 +199,7 @@ def _straight_through_one_hot(scaled, axis):
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            y = ops.softmax(scaled, axis=axis)
+            y = _backend.softmax(scaled, axis)
             # The Jacobian-vector product of softmax: y * (dy - <dy, y>).
             return ops.multiply(y, ops.subtract(upstream, ops.sum(ops.multiply(upstream, y), axis=axis, keepdims=True)))
 
