@@ -1,22 +1,37 @@
 """keras-gumbel: trainable discrete choices for Keras 3.
 
-The public API: layers, the backend-agnostic `ops` module and the TFP bridge.
+The public API: layers, the backend-agnostic `ops` module, temperature
+schedules and the annealing callback, REINFORCE estimators, and the TFP bridge.
 """
 
 from keras_gumbel import distributions
 from keras_gumbel import ops
+from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import StraightThroughGumbel
+from keras_gumbel.reinforce import MovingAverageBaseline
+from keras_gumbel.reinforce import ReinforceModel
+from keras_gumbel.reinforce import leave_one_out_baseline
+from keras_gumbel.reinforce import make_train_step
+from keras_gumbel.reinforce import score_function_loss
+from keras_gumbel.reinforce import score_function_terms
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GumbelSoftmax",
+    "MovingAverageBaseline",
+    "ReinforceModel",
     "StraightThroughGumbel",
     "TemperatureAnnealing",
     "distributions",
+    "leave_one_out_baseline",
+    "make_train_step",
     "ops",
+    "reinforce",
     "schedules",
+    "score_function_loss",
+    "score_function_terms",
 ]

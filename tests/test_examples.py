@@ -31,3 +31,9 @@ def test_demo_runs_and_writes_its_outputs(tmp_path):
 def test_speed_benchmark_prints_its_table():
     stdout = run("benchmarks/speed.py", "--quick")
     assert "keras_gumbel.GumbelSoftmax" in stdout and "worst ratio" in stdout
+
+
+@pytest.mark.slow
+def test_reinforce_benchmark_prints_its_tables():
+    stdout = run("benchmarks/reinforce.py", "--quick")
+    assert "Table 1" in stdout and "leave_one_out" in stdout

@@ -1,0 +1,504 @@
+"""Score-function (REINFORCE) estimators, baselines and training helpers.
+
+The score-function estimator (Williams, 1992) needs no gradient of the reward:
+
+    grad E_{a ~ p_theta}[R(a)] = E[(R(a) - b) * grad log p_theta(a)]
+
+for any baseline `b` that does not depend on the sampled `a`. It is unbiased
+for discrete (and continuous) actions, whatever the reward; a good baseline
+lowers its variance. Use it when the reward cannot be differentiated
+(reinforcement learning, hard attention with a non-differentiable
+downstream, discrete latent models); use `GumbelSoftmax` or
+`StraightThroughGumbel` when it can, for lower variance at some bias.
+
+- `score_function_terms`, `score_function_loss`: pure, backend-agnostic.
+- `leave_one_out_baseline` (pure), `MovingAverageBaseline` (a layer whose
+  state is saved with the model), or any Keras model as a learned baseline.
+- `make_train_step`: a compiled training step for custom loops, and
+  `ReinforceModel`: the same inside `compile` / `fit` / `evaluate`. These two
+  use `tf.GradientTape` and TensorFlow Probability: TensorFlow backend only.
+
+Reference:
+    - [Williams, 1992](https://doi.org/10.1007/BF00992696)
+    - [Kool, van Hoof, Welling, 2019. Buy 4 REINFORCE Samples, Get a Baseline for Free!](https://openreview.net/forum?id=r1lgTGL5DE)
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_gumbel import _backend
+from keras_gumbel import _validation
+
+__all__ = [
+    "score_function_terms",
+    "score_function_loss",
+    "leave_one_out_baseline",
+    "MovingAverageBaseline",
+    "make_train_step",
+    "ReinforceModel",
+]
+
+
+def score_function_terms(log_prob, reward, baseline=None):
+    """Per-sample surrogate terms whose gradients are score-function estimates.
+
+    Each term is `-stop_gradient(reward - baseline) * log_prob`; its gradient
+    is one sample's estimate of `-grad E[reward]`. Returning the terms (not
+    only their mean) lets callers measure the estimator's variance.
+
+    Args:
+        log_prob: `log p_theta(a)` of the sampled actions, differentiable in theta.
+        reward: Rewards of the same samples (any shape broadcastable to
+            `log_prob`); no gradient flows through them.
+        baseline: `None`, or a value broadcastable to `reward` that must not
+            depend on the sampled action for the estimate to stay unbiased;
+            no gradient flows through it.
+
+    Returns:
+        A tensor with the broadcast shape of `log_prob` and `reward`.
+    """
+    advantage = ops.convert_to_tensor(reward)
+    if baseline is not None:
+        advantage = ops.subtract(advantage, baseline)
+    advantage = ops.stop_gradient(ops.cast(advantage, log_prob.dtype))
+    return ops.negative(ops.multiply(advantage, log_prob))
+
+
+def score_function_loss(log_prob, reward, baseline=None):
+    """A scalar loss whose gradient is an unbiased estimate of `-grad E[reward]`.
+
+    Minimising it maximises the expected reward. It is the mean of
+    `score_function_terms(log_prob, reward, baseline)`.
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> log_prob = keras.ops.log([0.2, 0.5, 0.5])
+    >>> reward = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
+    >>> round(float(keras_gumbel.reinforce.score_function_loss(log_prob, reward)), 4)
+    0.9986
+    """
+    return ops.mean(score_function_terms(log_prob, reward, baseline))
+
+
+def leave_one_out_baseline(rewards, axis=0):
+    """For each sample, the mean reward of the other samples of the same input.
+
+        b_i = (sum_j r_j - r_i) / (n - 1)
+
+    `b_i` does not depend on sample i, so the estimate stays unbiased (Kool et
+    al., 2019). Needs at least two samples along `axis`.
+
+    Args:
+        rewards: Tensor of rewards with the samples along `axis`.
+        axis: The sample axis.
+
+    Returns:
+        A tensor with the shape of `rewards`.
+    """
+    rewards = ops.convert_to_tensor(rewards)
+    axis = _validation.check_axis(_validation.check_int("axis", axis), len(rewards.shape))
+    num_samples = rewards.shape[axis]
+    if num_samples is not None and num_samples < 2:
+        raise ValueError(
+            _validation.invalid(
+                "rewards", f"at least 2 samples along axis {axis} for a leave-one-out baseline", tuple(rewards.shape)
+            )
+        )
+    if num_samples is None:
+        num_samples = ops.cast(ops.shape(rewards)[axis], rewards.dtype)
+    total = ops.sum(rewards, axis=axis, keepdims=True)
+    return ops.divide(ops.subtract(total, rewards), ops.subtract(num_samples, 1))
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class MovingAverageBaseline(keras.layers.Layer):
+    """An exponential moving average of past mean rewards, used as a baseline.
+
+    Called on a batch of rewards, it returns the (bias-corrected) average of
+    the earlier batches, then, when `training`, folds this batch's mean in:
+
+        average <- decay * average + (1 - decay) * mean(rewards)
+        baseline = average / (1 - decay ** count)      (0 before any update)
+
+    The returned value does not depend on the current rewards, so the
+    estimate stays unbiased. Its state is two non-trainable variables, saved
+    with the model.
+
+    Args:
+        decay: Float in [0, 1).
+        **kwargs: Base layer keyword arguments.
+    """
+
+    def __init__(self, decay=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+            raise ValueError(_validation.invalid("decay", "a float in [0, 1)", decay))
+        self.decay = float(decay)
+        self.average = self.add_weight(
+            name="average", shape=(), initializer="zeros", trainable=False, dtype="float32", autocast=False
+        )
+        self.count = self.add_weight(
+            name="count", shape=(), initializer="zeros", trainable=False, dtype="float32", autocast=False
+        )
+
+    def build(self, input_shape):
+        self.built = True
+
+    def value(self):
+        """The current baseline: the bias-corrected average, or 0 before any update."""
+        correction = ops.subtract(1.0, ops.power(self.decay, self.count))
+        return ops.where(self.count > 0, ops.divide(self.average, ops.maximum(correction, 1e-12)), 0.0)
+
+    def call(self, rewards, training=None):
+        baseline = self.value()
+        if training:
+            batch_mean = ops.mean(ops.stop_gradient(ops.cast(rewards, "float32")))
+            self.average.assign(ops.add(ops.multiply(self.decay, self.average), (1.0 - self.decay) * batch_mean))
+            self.count.assign(ops.add(self.count, 1.0))
+        return baseline
+
+    def compute_output_shape(self, input_shape):
+        return ()
+
+    def get_config(self):
+        config = super().get_config()
+        config["decay"] = self.decay
+        return config
+
+
+def _require_tensorflow(what):
+    if _backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"{what} uses tf.GradientTape and TensorFlow Probability, so it needs the TensorFlow backend "
+            f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. "
+            "`score_function_loss` and the baselines work on every backend."
+        )
+
+
+def _resolve_baseline(baseline, num_samples):
+    """Returns (kind, object): kind is None, 'leave_one_out', 'moving_average' or 'learned'."""
+    if baseline is None:
+        return None, None
+    if isinstance(baseline, str):
+        if baseline == "leave_one_out":
+            if num_samples < 2:
+                raise ValueError(
+                    _validation.invalid(
+                        "num_samples", "at least 2 with baseline='leave_one_out' (the others' mean)", num_samples
+                    )
+                )
+            return "leave_one_out", None
+        if baseline == "moving_average":
+            return "moving_average", MovingAverageBaseline()
+        raise ValueError(
+            _validation.invalid(
+                "baseline",
+                "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model",
+                baseline,
+            )
+        )
+    if isinstance(baseline, MovingAverageBaseline):
+        return "moving_average", baseline
+    if isinstance(baseline, keras.layers.Layer):
+        return "learned", baseline
+    raise TypeError(
+        _validation.invalid(
+            "baseline", "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model", baseline
+        )
+    )
+
+
+def _as_distribution(policy_output, distribution):
+    from keras_gumbel.distributions import tfp_distributions
+
+    tfd = tfp_distributions()
+    if distribution is not None:
+        result = distribution(policy_output)
+    elif isinstance(policy_output, tfd.Distribution):
+        result = policy_output
+    else:
+        result = tfd.OneHotCategorical(logits=policy_output, dtype="float32")
+    if not callable(getattr(result, "log_prob", None)) or not callable(getattr(result, "sample", None)):
+        raise TypeError(
+            "The policy's distribution must have `sample` and `log_prob` methods (a "
+            f"tfp.distributions.Distribution); received {result!r}."
+        )
+    return result
+
+
+def _flatten_samples(tensor, num_samples):
+    """[S, B, ...] -> [S * B, ...]."""
+    shape = ops.shape(tensor)
+    return ops.reshape(tensor, (-1, *shape[2:]))
+
+
+def _repeat_inputs(structure, num_samples):
+    """Each input repeated for every sample, sample-major: [B, ...] -> [S * B, ...]."""
+
+    def repeat(tensor):
+        tensor = ops.convert_to_tensor(tensor)
+        tiled = ops.repeat(ops.expand_dims(tensor, 0), num_samples, axis=0)
+        return _flatten_samples(tiled, num_samples)
+
+    return keras.tree.map_structure(repeat, structure)
+
+
+class _Objective:
+    """The REINFORCE objective shared by `make_train_step` and `ReinforceModel`."""
+
+    def __init__(self, policy, reward_fn, num_samples, baseline, entropy_weight, distribution, seed):
+        if not callable(reward_fn):
+            raise TypeError(_validation.invalid("reward_fn", "a callable (inputs, actions) -> rewards", reward_fn))
+        self.policy = policy
+        self.reward_fn = reward_fn
+        self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
+        self.baseline_kind, self.baseline = _resolve_baseline(baseline, self.num_samples)
+        if isinstance(entropy_weight, bool) or not isinstance(entropy_weight, (int, float)):
+            raise TypeError(_validation.invalid("entropy_weight", "a non-negative float", entropy_weight))
+        if not math.isfinite(entropy_weight) or entropy_weight < 0:
+            raise ValueError(_validation.invalid("entropy_weight", "a non-negative float", entropy_weight))
+        self.entropy_weight = float(entropy_weight)
+        self.distribution = distribution
+        self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
+
+    def __call__(self, inputs, targets=None, training=True):
+        """Returns (total loss, metrics dict) for one batch."""
+        import tensorflow as tf
+
+        distribution = _as_distribution(self.policy(inputs, training=training), self.distribution)
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        actions = tf.stop_gradient(distribution.sample(self.num_samples, seed=seed))  # [S, B, ...]
+        log_prob = distribution.log_prob(actions)
+        # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
+        log_prob = tf.reshape(log_prob, tf.concat([tf.shape(log_prob)[:2], [-1]], 0))
+        log_prob = tf.reduce_sum(log_prob, axis=-1)  # [S, B]
+        rewards = self.rewards(inputs, targets, actions, self.num_samples)
+
+        metrics = {"reward": tf.reduce_mean(rewards)}
+        baseline, extra_loss = None, 0.0
+        if self.baseline_kind == "leave_one_out":
+            baseline = leave_one_out_baseline(rewards, axis=0)
+        elif self.baseline_kind == "moving_average":
+            baseline = self.baseline(rewards, training=training)
+        elif self.baseline_kind == "learned":
+            predicted = tf.reshape(tf.cast(self.baseline(inputs, training=training), rewards.dtype), [1, -1])
+            extra_loss = tf.reduce_mean(tf.square(predicted - tf.stop_gradient(rewards)))
+            metrics["baseline_loss"] = extra_loss
+            baseline = predicted
+        if baseline is not None:
+            metrics["baseline"] = tf.reduce_mean(baseline)
+        loss = score_function_loss(log_prob, rewards, baseline)
+        metrics["loss"] = loss
+        total = loss + extra_loss
+        if self.entropy_weight:
+            entropy = tf.reduce_mean(distribution.entropy())
+            metrics["entropy"] = entropy
+            total = total - self.entropy_weight * entropy
+        return total, metrics
+
+    def rewards(self, inputs, targets, actions, num_samples):
+        """Calls `reward_fn` once on all samples; returns rewards of shape [S, B]."""
+        import tensorflow as tf
+
+        sample_batch_shape = tf.shape(actions)[:2]
+        flat_inputs = _repeat_inputs(inputs, num_samples)
+        flat_actions = _flatten_samples(actions, num_samples)
+        if targets is None:
+            rewards = self.reward_fn(flat_inputs, flat_actions)
+        else:
+            rewards = self.reward_fn(flat_inputs, flat_actions, _repeat_inputs(targets, num_samples))
+        rewards = tf.convert_to_tensor(rewards)
+        if rewards.shape.rank == 2 and rewards.shape[-1] == 1:
+            rewards = rewards[:, 0]
+        if rewards.shape.rank != 1:
+            raise ValueError(
+                "`reward_fn` must return one reward per input and sample: a vector of length "
+                f"num_samples * batch_size; received a tensor of shape {tuple(rewards.shape)}."
+            )
+        tf.debugging.assert_equal(
+            tf.size(rewards),
+            tf.reduce_prod(sample_batch_shape),
+            message="`reward_fn` must return one reward per input and sample (num_samples * batch_size values)",
+        )
+        return tf.reshape(tf.cast(rewards, "float32"), sample_batch_shape)
+
+    def trainable_variables(self):
+        variables = list(self.policy.trainable_variables)
+        if self.baseline_kind == "learned":
+            variables += [v for v in self.baseline.trainable_variables if all(v is not w for w in variables)]
+        return variables
+
+
+def make_train_step(
+    policy,
+    reward_fn,
+    optimizer,
+    num_samples=1,
+    baseline=None,
+    entropy_weight=0.0,
+    distribution=None,
+    seed=None,
+    jit_compile=False,
+):
+    """Builds a compiled REINFORCE training step for custom loops.
+
+    Each call draws `num_samples` actions per input from the policy's
+    distribution (vectorised: one `sample` call and one `reward_fn` call on
+    `num_samples * batch_size` rows), forms `score_function_loss` with the
+    chosen baseline, adds the entropy bonus, and applies the gradients.
+
+    Args:
+        policy: A Keras model (or layer) mapping inputs to logits (actions are
+            then one-hot samples of `OneHotCategorical(logits)`), or to
+            anything `distribution` turns into a TFP distribution. It may
+            also return a `tfp.distributions.Distribution` directly.
+        reward_fn: `reward_fn(inputs, actions) -> rewards`, one reward per row:
+            it receives the inputs repeated `num_samples` times and the
+            actions as a batch of `num_samples * batch_size` rows. If the step
+            is called with targets, `reward_fn(inputs, actions, targets)`.
+        optimizer: A Keras optimizer.
+        num_samples: Actions drawn per input.
+        baseline: `None`, `"leave_one_out"` (needs `num_samples >= 2`),
+            `"moving_average"` or a `MovingAverageBaseline`, or a Keras model
+            mapping inputs to a predicted reward (trained alongside, by mean
+            squared error).
+        entropy_weight: Non-negative weight of the entropy bonus.
+        distribution: Optional callable `policy_output -> Distribution`
+            (e.g. `lambda logits: tfd.Categorical(logits=logits)` for integer
+            actions). Any distribution with `sample` and `log_prob` works.
+        seed: Integer seed of the sampling stream.
+        jit_compile: Compile the step with XLA.
+
+    Returns:
+        A `tf.function` `step(inputs, targets=None) -> dict` of metrics:
+        `reward` (mean), `loss` (the surrogate), `gradient_norm`, and, when
+        they apply, `baseline`, `baseline_loss`, `entropy`. The step's
+        `baseline` attribute holds the moving-average layer, if any.
+    """
+    _require_tensorflow("make_train_step")
+    import tensorflow as tf
+
+    objective = _Objective(policy, reward_fn, num_samples, baseline, entropy_weight, distribution, seed)
+
+    @tf.function(jit_compile=jit_compile)
+    def step(inputs, targets=None):
+        with tf.GradientTape() as tape:
+            total, metrics = objective(inputs, targets, training=True)
+        variables = objective.trainable_variables()
+        gradients = tape.gradient(total, variables)
+        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
+        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+        return metrics
+
+    step.baseline = objective.baseline
+    step.objective = objective
+    return step
+
+
+class ReinforceModel(keras.Model):
+    """A Keras model trained by REINFORCE inside `compile` / `fit` / `evaluate`.
+
+    `call` returns the policy's output (logits by default). `fit(x)` (or
+    `fit(x, y)`, whose targets reach `reward_fn` as a third argument) runs the
+    score-function update of `make_train_step`, so callbacks, distribution
+    strategies' `fit` loop and `evaluate` work as for any model. `evaluate`
+    reports the mean reward of sampled actions and, when the distribution has
+    a mode, of the greedy actions (`greedy_reward`).
+
+    Compile it with an optimizer only: `model.compile(optimizer="adam")`.
+    TensorFlow backend only. To save, save the policy (`model.policy.save`)
+    or the weights (`model.save_weights`), which include a moving-average
+    baseline's state.
+
+    Args:
+        policy: A Keras model mapping inputs to logits (or to what
+            `distribution` expects).
+        reward_fn: `reward_fn(inputs, actions[, targets]) -> rewards`, one per
+            row of `num_samples * batch_size` (see `make_train_step`).
+        num_samples: Actions drawn per input, vectorised.
+        baseline: `None`, `"leave_one_out"`, `"moving_average"`, a
+            `MovingAverageBaseline`, or a Keras model (learned baseline).
+        entropy_weight: Non-negative weight of the entropy bonus.
+        distribution: Optional callable `policy_output -> Distribution`;
+            the default is `OneHotCategorical(logits)`.
+        seed: Integer seed of the sampling stream.
+        **kwargs: `keras.Model` keyword arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    policy = keras.Sequential([keras.Input((num_contexts,)), keras.layers.Dense(num_actions)])
+    def reward_fn(contexts, actions):  # actions are one-hot
+        return keras.ops.sum(actions * payoff_table_rows(contexts), axis=-1)
+    model = keras_gumbel.ReinforceModel(policy, reward_fn, num_samples=4, baseline="leave_one_out")
+    model.compile(optimizer="adam")
+    model.fit(contexts, epochs=10)
+    ```
+    """
+
+    def __init__(
+        self,
+        policy,
+        reward_fn,
+        num_samples=1,
+        baseline=None,
+        entropy_weight=0.0,
+        distribution=None,
+        seed=None,
+        **kwargs,
+    ):
+        _require_tensorflow("ReinforceModel")
+        super().__init__(**kwargs)
+        self.policy = policy
+        self._objective = _Objective(policy, reward_fn, num_samples, baseline, entropy_weight, distribution, seed)
+        # Attributes, so that Keras tracks (and saves) the baseline and seed state.
+        self.baseline = self._objective.baseline
+        self.seed_generator = self._objective.seed_generator
+        self.num_samples = self._objective.num_samples
+        self._trackers = {}
+
+    def call(self, inputs, training=None):
+        return self.policy(inputs, training=training)
+
+    def _track(self, metrics):
+        for name, value in metrics.items():
+            if name not in self._trackers:
+                self._trackers[name] = keras.metrics.Mean(name=name)
+            self._trackers[name].update_state(value)
+        return {name: self._trackers[name].result() for name in metrics}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            total, metrics = self._objective(inputs, targets, training=True)
+            if self.losses:
+                total = total + tf.add_n(self.losses)
+        variables = self._objective.trainable_variables()
+        gradients = tape.gradient(total, variables)
+        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
+        self.optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+        return self._track(metrics)
+
+    def test_step(self, data):
+        import tensorflow as tf
+
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        _, metrics = self._objective(inputs, targets, training=False)
+        distribution = _as_distribution(self.policy(inputs, training=False), self._objective.distribution)
+        try:
+            mode = distribution.mode()
+        except NotImplementedError:
+            mode = None
+        if mode is not None:
+            greedy = tf.expand_dims(tf.cast(mode, distribution.dtype), 0)
+            metrics["greedy_reward"] = tf.reduce_mean(self._objective.rewards(inputs, targets, greedy, 1))
+        return self._track(metrics)

@@ -1,0 +1,290 @@
+"""REINFORCE: unbiasedness against exact enumeration, baselines' variance, fit, custom loops, TFP, errors."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+from helpers import softmax
+
+import keras_gumbel
+from keras_gumbel import reinforce
+
+tfd = tfp.distributions
+
+# A small categorical problem with positive rewards, where a baseline matters.
+LOGITS = np.array([0.3, -0.2, 0.5, 0.0], "float32")
+PAYOFF = np.array([6.0, 7.0, 8.0, 9.0], "float32")
+PROBABILITIES = softmax(LOGITS)
+EXACT_GRADIENT = PROBABILITIES * (PAYOFF - PROBABILITIES @ PAYOFF)  # d/dlogits of sum_k p_k f_k
+
+
+def per_input_gradient_estimates(baseline_kind, num_inputs=4000, num_samples=4, seed=0):
+    """Score-function estimates of grad E[f], one per input (the mean over its samples)."""
+    theta = tf.Variable(np.tile(LOGITS, (num_inputs, 1)))
+    distribution = tfd.OneHotCategorical(logits=theta, dtype="float32")
+    actions = distribution.sample(num_samples, seed=tf.constant([seed, 1]))  # [S, B, K]
+    rewards = tf.reduce_sum(actions * PAYOFF, -1)  # [S, B]
+    with tf.GradientTape() as tape:
+        log_prob = distribution.log_prob(actions)
+        baseline = None
+        if baseline_kind == "leave_one_out":
+            baseline = keras_gumbel.leave_one_out_baseline(rewards, axis=0)
+        elif baseline_kind == "moving_average":
+            average = keras_gumbel.MovingAverageBaseline(decay=0.9)
+            warm_up = tf.reduce_sum(tfd.OneHotCategorical(logits=LOGITS).sample(200, seed=[seed, 2]) * PAYOFF, -1)
+            for batch in tf.split(tf.cast(warm_up, "float32"), 20):
+                average(batch, training=True)
+            baseline = average(rewards, training=False)
+        terms = keras_gumbel.score_function_terms(log_prob, rewards, baseline)
+        # The loss of input b is the mean of its samples' terms; summing over
+        # inputs keeps them apart in the gradient of the (per-input) logits.
+        per_input_loss = tf.reduce_sum(tf.reduce_mean(terms, axis=0))
+    return -tape.gradient(per_input_loss, theta).numpy()  # [B, K]: estimates of +grad E[f]
+
+
+@pytest.mark.parametrize("baseline_kind", [None, "leave_one_out", "moving_average"])
+def test_estimate_is_unbiased_against_exact_enumeration(baseline_kind):
+    estimates = per_input_gradient_estimates(baseline_kind)
+    standard_errors = estimates.std(axis=0) / math.sqrt(len(estimates))
+    assert (np.abs(estimates.mean(axis=0) - EXACT_GRADIENT) < 5 * standard_errors).all(), (
+        estimates.mean(axis=0),
+        EXACT_GRADIENT,
+        standard_errors,
+    )
+
+
+def test_baselines_lower_the_variance_on_positive_rewards():
+    variance = {
+        kind: per_input_gradient_estimates(kind).var(axis=0).sum() for kind in (None, "leave_one_out", "moving_average")
+    }
+    # Measured (seed 0): no baseline / leave-one-out ~ 30x, / moving average ~ 30x.
+    assert variance[None] / variance["leave_one_out"] > 10
+    assert variance[None] / variance["moving_average"] > 10
+
+
+def test_loss_gradient_of_a_constant_reward_is_zero_with_leave_one_out():
+    theta = tf.Variable(LOGITS)
+    distribution = tfd.OneHotCategorical(logits=theta, dtype="float32")
+    actions = distribution.sample(8, seed=[3, 4])
+    rewards = tf.fill([8], 5.0)
+    with tf.GradientTape() as tape:
+        loss = keras_gumbel.score_function_loss(
+            distribution.log_prob(actions), rewards, keras_gumbel.leave_one_out_baseline(rewards)
+        )
+    np.testing.assert_allclose(tape.gradient(loss, theta).numpy(), 0.0, atol=1e-7)
+
+
+def test_reward_and_baseline_get_no_gradient():
+    reward = tf.Variable([1.0, 2.0])
+    baseline = tf.Variable(0.5)
+    log_prob = tf.Variable([-0.1, -0.2])
+    with tf.GradientTape(persistent=True) as tape:
+        loss = keras_gumbel.score_function_loss(log_prob, reward, baseline)
+    assert tape.gradient(loss, reward) is None and tape.gradient(loss, baseline) is None
+    np.testing.assert_allclose(tape.gradient(loss, log_prob).numpy(), [-0.25, -0.75])
+
+
+def test_leave_one_out_values_and_errors():
+    rewards = np.array([[1.0, 10.0], [3.0, 20.0], [5.0, 30.0]], "float32")
+    np.testing.assert_allclose(
+        keras_gumbel.leave_one_out_baseline(rewards, axis=0), [[4.0, 25.0], [3.0, 20.0], [2.0, 15.0]]
+    )
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        keras_gumbel.leave_one_out_baseline(np.ones((1, 5), "float32"), axis=0)
+
+
+def test_moving_average_baseline_is_bias_corrected_and_saved(tmp_path):
+    average = keras_gumbel.MovingAverageBaseline(decay=0.5)
+    assert float(average(tf.constant([4.0]), training=True)) == 0.0  # nothing seen yet
+    assert float(average(tf.constant([2.0]), training=True)) == pytest.approx(4.0)  # bias-corrected first mean
+    # After 4 then 2: (0.5 * 0.5 * 4 + 0.5 * 2) / (1 - 0.25) = 2.666...
+    assert float(average(tf.constant([100.0]), training=False)) == pytest.approx(8 / 3)
+    model = keras.Sequential([keras.Input(()), average])
+    model.save_weights(tmp_path / "baseline.weights.h5")
+    restored = keras.Sequential([keras.Input(()), keras_gumbel.MovingAverageBaseline(decay=0.5)])
+    restored.load_weights(tmp_path / "baseline.weights.h5")
+    assert float(restored.layers[0].value()) == pytest.approx(8 / 3)
+    with pytest.raises(ValueError, match="decay=1.0"):
+        keras_gumbel.MovingAverageBaseline(decay=1.0)
+
+
+NUM_CONTEXTS, NUM_ACTIONS = 5, 4
+BEST_ACTION = (np.arange(NUM_CONTEXTS) + 1) % NUM_ACTIONS
+CONTEXTS = np.eye(NUM_CONTEXTS, dtype="float32")[np.random.default_rng(0).integers(NUM_CONTEXTS, size=640)]
+
+
+def bandit_reward(contexts, actions):
+    """1 for the context's best action, 0 otherwise: no gradient through it exists."""
+    best = tf.one_hot(tf.gather(BEST_ACTION, tf.argmax(contexts, -1)), NUM_ACTIONS)
+    return tf.reduce_sum(actions * best, -1)
+
+
+def bandit_policy():
+    return keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(NUM_ACTIONS)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", [None, "leave_one_out", "moving_average", "learned"])
+def test_a_contextual_bandit_is_learned_through_fit(baseline):
+    if baseline == "learned":
+        baseline = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(1)])
+    model = keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, num_samples=4, baseline=baseline, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    history = model.fit(CONTEXTS, epochs=4, batch_size=64, verbose=0)
+    assert history.history["reward"][-1] > history.history["reward"][0]
+    results = model.evaluate(CONTEXTS, verbose=0, return_dict=True)
+    assert results["greedy_reward"] == 1.0
+    assert results["reward"] > 0.8
+    greedy = np.argmax(keras.ops.convert_to_numpy(model.predict(np.eye(NUM_CONTEXTS, dtype="float32"), verbose=0)), -1)
+    np.testing.assert_array_equal(greedy, BEST_ACTION)
+
+
+def test_fit_with_targets_passes_them_to_the_reward():
+    labels = BEST_ACTION[np.argmax(CONTEXTS, -1)]
+
+    def reward_fn(contexts, actions, targets):
+        return tf.reduce_sum(actions * tf.one_hot(tf.cast(targets, "int32"), NUM_ACTIONS), -1)
+
+    model = keras_gumbel.ReinforceModel(bandit_policy(), reward_fn, num_samples=2, baseline="leave_one_out", seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    model.fit(CONTEXTS, labels, epochs=4, batch_size=64, verbose=0)
+    assert model.evaluate(CONTEXTS, labels, verbose=0, return_dict=True)["greedy_reward"] == 1.0
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_make_train_step_learns_the_bandit_compiled_and_draws_new_samples(jit_compile):
+    calls = []
+
+    def counting_reward(contexts, actions):
+        calls.append(tuple(actions.shape))  # Python side effect: once per trace
+        return bandit_reward(contexts, actions)
+
+    policy = bandit_policy()
+    step = keras_gumbel.make_train_step(
+        policy,
+        counting_reward,
+        keras.optimizers.Adam(0.05),
+        num_samples=8,
+        baseline="leave_one_out",
+        seed=2,
+        jit_compile=jit_compile,
+    )
+    batch = tf.constant(CONTEXTS[:64])
+    rewards = [float(step(batch)["reward"]) for _ in range(60)]
+    # One vectorised reward call for all 8 x 64 samples per trace (the first call traces
+    # twice, as tf.function does when the optimizer creates its variables).
+    assert 1 <= len(calls) <= 2 and set(calls) == {(8 * 64, NUM_ACTIONS)}
+    assert np.mean(rewards[-10:]) > 0.9 > np.mean(rewards[:3])
+    metrics = step(batch)
+    assert set(metrics) >= {"reward", "loss", "gradient_norm", "baseline"}
+
+
+def test_tfp_distributions_with_log_prob_train_a_continuous_policy():
+    # A Normal policy over a 2-vector; the reward peaks at (3, -1).
+    mean = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    target = tf.constant([3.0, -1.0])
+
+    def reward_fn(inputs, actions):
+        return -tf.reduce_sum(tf.square(actions - target), -1)
+
+    step = keras_gumbel.make_train_step(
+        mean,
+        reward_fn,
+        keras.optimizers.Adam(0.1),
+        num_samples=16,
+        baseline="leave_one_out",
+        distribution=lambda output: tfd.Normal(output, 0.5),
+        seed=3,
+    )
+    ones = tf.ones((32, 1))
+    for _ in range(200):
+        step(ones)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(mean(ones[:1]))[0], [3.0, -1.0], atol=0.3)
+
+
+@pytest.mark.parametrize(
+    "distribution",
+    [
+        lambda logits: tfd.Categorical(logits=logits),
+        lambda logits: tfd.Bernoulli(logits=logits[..., 0], dtype="float32"),
+    ],
+)
+def test_integer_and_binary_actions(distribution):
+    def reward_fn(contexts, actions):
+        return tf.cast(tf.equal(tf.cast(actions, "int64"), 1), "float32")
+
+    policy = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(2)])
+    step = keras_gumbel.make_train_step(
+        policy,
+        reward_fn,
+        keras.optimizers.Adam(0.1),
+        num_samples=4,
+        baseline="moving_average",
+        distribution=distribution,
+    )
+    rewards = [float(step(tf.constant(CONTEXTS[:64]))["reward"]) for _ in range(80)]
+    assert np.mean(rewards[-10:]) > 0.9
+
+
+def test_entropy_bonus_keeps_the_policy_spread():
+    def constant_reward(contexts, actions):
+        return tf.reduce_sum(actions * tf.constant([1.0, 0.0, 0.0, 0.0]), -1)
+
+    entropies = {}
+    for weight in (0.0, 5.0):
+        policy = bandit_policy()
+        step = keras_gumbel.make_train_step(
+            policy,
+            constant_reward,
+            keras.optimizers.Adam(0.05),
+            num_samples=4,
+            baseline="leave_one_out",
+            entropy_weight=weight,
+            seed=4,
+        )
+        for _ in range(60):
+            step(tf.constant(CONTEXTS[:64]))
+        probabilities = softmax(keras.ops.convert_to_numpy(policy(CONTEXTS[:64])))
+        entropies[weight] = float(-(probabilities * np.log(probabilities + 1e-12)).sum(-1).mean())
+    assert entropies[5.0] > 1.2 > entropies[0.0]
+
+
+def test_errors_name_the_problem():
+    policy = bandit_policy()
+    with pytest.raises(ValueError, match="num_samples=1"):
+        keras_gumbel.make_train_step(policy, bandit_reward, keras.optimizers.Adam(), baseline="leave_one_out")
+    with pytest.raises(ValueError, match="baseline='mean'"):
+        keras_gumbel.make_train_step(policy, bandit_reward, keras.optimizers.Adam(), baseline="mean")
+    with pytest.raises(ValueError, match="entropy_weight=-1"):
+        keras_gumbel.make_train_step(policy, bandit_reward, keras.optimizers.Adam(), entropy_weight=-1.0)
+    with pytest.raises(TypeError, match="reward_fn="):
+        keras_gumbel.make_train_step(policy, 3.0, keras.optimizers.Adam())
+
+    wrong_shape = keras_gumbel.make_train_step(
+        policy, lambda contexts, actions: actions, keras.optimizers.Adam(), num_samples=2
+    )
+    with pytest.raises(ValueError, match="one reward per input and sample"):
+        wrong_shape(tf.constant(CONTEXTS[:8]))
+
+    class NoLogProb:
+        def sample(self, *args, **kwargs):
+            return tf.zeros((2, 8))
+
+    no_log_prob = keras_gumbel.make_train_step(
+        policy, bandit_reward, keras.optimizers.Adam(), distribution=lambda output: NoLogProb()
+    )
+    with pytest.raises(TypeError, match="log_prob"):
+        no_log_prob(tf.constant(CONTEXTS[:8]))
+
+
+def test_score_function_loss_is_backend_agnostic_math():
+    log_prob = np.log(np.array([0.2, 0.5, 0.5], "float32"))
+    reward = np.array([1.0, 0.0, 2.0], "float32")
+    expected = -np.mean(reward * log_prob)
+    assert float(reinforce.score_function_loss(log_prob, reward)) == pytest.approx(expected)
+    assert float(reinforce.score_function_loss(log_prob, reward, 1.0)) == pytest.approx(
+        -np.mean((reward - 1) * log_prob)
+    )
