@@ -22,9 +22,30 @@ def test_demo_runs_and_writes_its_outputs(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     stdout = run("examples/demo.py", "--epochs", "2", "--output", str(tmp_path))
-    assert "test negative ELBO" in stdout
-    assert (tmp_path / "figures.png").stat().st_size > 0
-    assert (tmp_path / "saved_model" / "saved_model.pb").exists()
+    assert "| reinforce |" in stdout and "served output checked" in stdout
+    for estimator in ("gumbel_softmax", "straight_through", "reinforce"):
+        assert (tmp_path / f"{estimator}.png").stat().st_size > 0
+        assert (tmp_path / f"{estimator}.json").exists()
+    assert (tmp_path / "straight_through_saved_model" / "saved_model.pb").exists()
+
+
+@pytest.mark.slow
+def test_categorical_vae_example_runs_each_estimator_on_digits(tmp_path):
+    for estimator in ("gumbel_softmax", "reinforce"):
+        stdout = run(
+            "examples/categorical_vae.py",
+            "--dataset",
+            "digits",
+            "--estimator",
+            estimator,
+            "--epochs",
+            "1",
+            "--eval-samples",
+            "2",
+            "--output",
+            str(tmp_path),
+        )
+        assert f"{estimator}: test -ELBO" in stdout
 
 
 @pytest.mark.slow
