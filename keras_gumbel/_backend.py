@@ -13,6 +13,9 @@ or needed, each with a backend-agnostic fallback:
   `exp(log_softmax(x))`, 9-19% faster there than TF's softmax kernel forward
   and backward (K = 4..10; slower from K = 20 on: measured with
   `benchmarks/speed.py`'s harness); the same function everywhere else.
+- `tf_seed`: a TensorFlow stateless seed that differs on every replica of a
+  `tf.distribute` strategy (a plain `SeedGenerator` gives every replica the
+  same state, hence the same noise): the replica id is folded in.
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
@@ -69,7 +72,7 @@ def uniform_positive(shape, seed=None, dtype="float32"):
     """
     dtype = keras.backend.standardize_dtype(dtype)
     floor = tiny(dtype)
-    if backend() == "tensorflow" and isinstance(seed, keras.random.SeedGenerator):
+    if backend() == "tensorflow":
         return _tf_uniform_positive(shape, seed, dtype, floor)
     return keras.random.uniform(shape, minval=floor, maxval=1.0, dtype=dtype, seed=seed)
 
@@ -78,14 +81,48 @@ _TF_AUTO_SELECT = 3  # tf.random.Algorithm.AUTO_SELECT
 _TF_PHILOX = 1  # tf.random.Algorithm.PHILOX
 
 
-def _tf_uniform_positive(shape, seed_generator, dtype, floor):
+def tf_seed(seed):
+    """An int32 [2] seed for TensorFlow's stateless ops, distinct on every replica.
+
+    Args:
+        seed: A `keras.random.SeedGenerator` (its next seed), an integer
+            (`[seed, 0]`), or `None` (Keras' global generator).
+    """
     import tensorflow as tf
 
-    seed = seed_generator.next()
+    if isinstance(seed, keras.random.SeedGenerator):
+        seed = seed.next()
+    elif seed is None:
+        from keras.src.random.seed_generator import draw_seed  # Keras' global generator
+
+        seed = draw_seed(None)
+    else:
+        seed = tf.constant([seed, 0], tf.int64)
     # Keras keeps SeedGenerator state as int64 (a TF device-placement rule),
     # while the stateless kernels (and XLA) want int32: fold it as Keras does.
     if seed.dtype != tf.int32:
         seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # Every replica reads the same mirrored generator state: give each its own stream.
+        seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+    return seed
+
+
+def replicas_in_sync():
+    """The number of replicas computing the current step together (1 outside tf.distribute)."""
+    if backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def _tf_uniform_positive(shape, seed, dtype, floor):
+    import tensorflow as tf
+
+    seed = tf_seed(seed)
     # Scrambles the seed into a Philox key and counter, so that consecutive
     # seeds ([s, 0], [s, 1], ...) give unrelated streams.
     key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)

@@ -269,7 +269,7 @@ class _Objective:
         import tensorflow as tf
 
         distribution = _as_distribution(self.policy(inputs, training=training), self.distribution)
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        seed = _backend.tf_seed(self.seed_generator)  # distinct on every replica
         actions = tf.stop_gradient(distribution.sample(self.num_samples, seed=seed))  # [S, B, ...]
         log_prob = distribution.log_prob(actions)
         # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
@@ -387,6 +387,8 @@ def make_train_step(
     def step(inputs, targets=None):
         with tf.GradientTape() as tape:
             total, metrics = objective(inputs, targets, training=True)
+            # Optimizers sum gradients over tf.distribute replicas: average them instead.
+            total = total / _backend.replicas_in_sync()
         variables = objective.trainable_variables()
         gradients = tape.gradient(total, variables)
         metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
@@ -458,15 +460,21 @@ class ReinforceModel(keras.Model):
         self.baseline = self._objective.baseline
         self.seed_generator = self._objective.seed_generator
         self.num_samples = self._objective.num_samples
-        self._trackers = {}
+        names = ["reward", "loss", "gradient_norm", "greedy_reward"]
+        if self._objective.baseline_kind is not None:
+            names.append("baseline")
+        if self._objective.baseline_kind == "learned":
+            names.append("baseline_loss")
+        if self._objective.entropy_weight:
+            names.append("entropy")
+        # Created up front: Keras (and tf.distribute) forbid new state once the model is built.
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def call(self, inputs, training=None):
         return self.policy(inputs, training=training)
 
     def _track(self, metrics):
         for name, value in metrics.items():
-            if name not in self._trackers:
-                self._trackers[name] = keras.metrics.Mean(name=name)
             self._trackers[name].update_state(value)
         return {name: self._trackers[name].result() for name in metrics}
 
@@ -482,6 +490,8 @@ class ReinforceModel(keras.Model):
             total, metrics = self._objective(inputs, targets, training=True)
             if self.losses:
                 total = total + tf.add_n(self.losses)
+            # Optimizers sum gradients over tf.distribute replicas: average them instead.
+            total = total / _backend.replicas_in_sync()
         variables = self._objective.trainable_variables()
         gradients = tape.gradient(total, variables)
         metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
