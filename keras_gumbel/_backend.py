@@ -16,6 +16,10 @@ or needed, each with a backend-agnostic fallback:
 - `tf_seed`: a TensorFlow stateless seed that differs on every replica of a
   `tf.distribute` strategy (a plain `SeedGenerator` gives every replica the
   same state, hence the same noise): the replica id is folded in.
+- `TrackSeedState`: a mixin that lets `tf.saved_model.save` and
+  `tf.train.Checkpoint` see the state of a layer's SeedGenerators (Keras does
+  not track it for TensorFlow, so saving a function that samples failed with
+  an "untracked resource" error).
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
@@ -45,6 +49,21 @@ def softmax(x, axis):
     if backend() == "tensorflow" and num_classes is not None and num_classes <= _TF_SHORT_ROW:
         return keras.ops.exp(keras.ops.log_softmax(x, axis=axis))
     return keras.ops.softmax(x, axis=axis)
+
+
+class TrackSeedState:
+    """Mixin for Keras layers and models that own SeedGenerators.
+
+    On TensorFlow, adds each SeedGenerator's state variable to the object's
+    trackable children, so that SavedModels and checkpoints include it.
+    """
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        if backend() == "tensorflow":
+            for index, generator in enumerate(getattr(self, "_seed_generators", [])):
+                children.setdefault(f"seed_generator_state_{index}", generator.state)
+        return children
 
 
 def argmax(x, axis):

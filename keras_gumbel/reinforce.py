@@ -400,7 +400,7 @@ def make_train_step(
     return step
 
 
-class ReinforceModel(keras.Model):
+class ReinforceModel(_backend.TrackSeedState, keras.Model):
     """A Keras model trained by REINFORCE inside `compile` / `fit` / `evaluate`.
 
     `call` returns the policy's output (logits by default). `fit(x)` (or

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 
@@ -39,7 +40,7 @@ class MinValue(keras.constraints.Constraint):
         return {"min_value": self.min_value}
 
 
-class BaseGumbelLayer(keras.layers.Layer):
+class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
     """A layer that samples from a temperature-controlled relaxation of Categorical(logits).
 
     Subclasses set `_hard` (one-hot forward) and document themselves; this
