@@ -13,3 +13,27 @@ def softmax(logits, axis=-1):
     shifted = logits - logits.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def gradient(function, value):
+    """d function(x) / dx at `value`, for a scalar-valued `function`, on the running Keras backend."""
+    backend = keras.backend.backend()
+    value = np.asarray(value, dtype="float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        variable = tf.Variable(value)
+        with tf.GradientTape() as tape:
+            result = function(variable)
+        return tape.gradient(result, variable).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(function)(jax.numpy.asarray(value)))
+    if backend == "torch":
+        import torch
+
+        tensor = torch.tensor(value, requires_grad=True)
+        function(tensor).backward()
+        return tensor.grad.numpy()
+    raise NotImplementedError(backend)
