@@ -65,3 +65,22 @@ def test_multi_worker_custom_loop_with_two_local_workers(tmp_path):
     assert first["kernels_agree_marker"] == second["kernels_agree_marker"]  # synchronous training
     assert first["accuracy_after"] > first["accuracy_before"] and first["accuracy_after"] >= 0.9
     assert first["reinforce_rewards"][1] > 0.9 > first["reinforce_rewards"][0]
+
+
+@pytest.mark.slow
+def test_keras_data_parallel_on_jax_with_two_cpu_devices():
+    pytest.importorskip("jax")
+    result = subprocess.run(
+        [sys.executable, str(HERE / "distributed_jax_data_parallel_check.py")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["devices"] == 2
+    assert measured["halves_differ"]
+    assert measured["losses"][1] < measured["losses"][0]
+    assert measured["temperatures"] == pytest.approx(measured["expected_temperatures"], rel=1e-6)
+    assert measured["accuracy"] > 0.85
