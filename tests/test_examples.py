@@ -58,3 +58,16 @@ def test_speed_benchmark_prints_its_table():
 def test_reinforce_benchmark_prints_its_tables():
     stdout = run("benchmarks/reinforce.py", "--quick")
     assert "Table 1" in stdout and "leave_one_out" in stdout
+
+
+@pytest.mark.slow
+def test_estimator_comparison_runs(tmp_path):
+    stdout = run("examples/estimator_comparison.py", "--steps", "5", "--seeds", "1", "--output", str(tmp_path))
+    assert "reinforce_leave_one_out" in stdout
+    assert (tmp_path / "estimator_comparison.png").exists()
+
+
+@pytest.mark.slow
+def test_temperature_figure_runs(tmp_path):
+    stdout = run("examples/temperature_figure.py", "--samples", "1000", "--output", str(tmp_path / "t.png"))
+    assert "temperature 10.0" in stdout and (tmp_path / "t.png").exists()
