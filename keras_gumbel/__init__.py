@@ -4,6 +4,7 @@ The public API: layers, the backend-agnostic `ops` module, temperature
 schedules and the annealing callback, REINFORCE estimators, and the TFP bridge.
 """
 
+from keras_gumbel import diagnostics
 from keras_gumbel import distributions
 from keras_gumbel import ops
 from keras_gumbel import reinforce
@@ -26,6 +27,7 @@ __all__ = [
     "ReinforceModel",
     "StraightThroughGumbel",
     "TemperatureAnnealing",
+    "diagnostics",
     "distributions",
     "leave_one_out_baseline",
     "make_train_step",

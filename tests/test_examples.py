@@ -71,3 +71,9 @@ def test_estimator_comparison_runs(tmp_path):
 def test_temperature_figure_runs(tmp_path):
     stdout = run("examples/temperature_figure.py", "--samples", "1000", "--output", str(tmp_path / "t.png"))
     assert "temperature 10.0" in stdout and (tmp_path / "t.png").exists()
+
+
+@pytest.mark.slow
+def test_estimator_quality_benchmark_prints_its_table(tmp_path):
+    stdout = run("benchmarks/estimator_quality.py", "--estimates", "200", "--output", str(tmp_path / "q.png"))
+    assert "| reinforce_leave_one_out |" in stdout and (tmp_path / "q.png").exists()
