@@ -6,6 +6,8 @@ estimator's estimates of grad E[f(z)] are compared with the exact gradient
 (`keras_gumbel.diagnostics`). Gumbel-Softmax and straight-through are measured
 at several temperatures; REINFORCE (1 sample, no baseline) and REINFORCE with
 a leave-one-out baseline (4 samples per estimate) do not depend on it.
+Gumbel-Rao (Paulus et al. 2021) is measured with 10 conditional draws, and
+against the number of draws at temperature 0.5.
 
 Prints a table and writes a bias-variance figure.
 
@@ -46,7 +48,7 @@ def main():
     print("|---|---|---|---|---|---|")
     curves = {}
     for estimator in diagnostics.ESTIMATORS:
-        temperatures = TEMPERATURES if estimator in ("gumbel_softmax", "straight_through") else (None,)
+        temperatures = TEMPERATURES if estimator in ("gumbel_softmax", "straight_through", "gumbel_rao") else (None,)
         for temperature in temperatures:
             result = diagnostics.gradient_bias_variance(
                 estimator, LOGITS, f, num_estimates=args.estimates, temperature=temperature or 1.0
@@ -54,10 +56,19 @@ def main():
             curves.setdefault(estimator, []).append((temperature, result["bias"], result["variance"]))
             ratio = result["bias"] / result["bias_standard_error"]
             shown = "-" if temperature is None else f"{temperature:g}"
+            label = "gumbel_rao (10 draws)" if estimator == "gumbel_rao" else estimator
             print(
-                f"| {estimator} | {shown} | {result['bias']:.4f} | {ratio:.1f} | {result['variance']:.4f} "
+                f"| {label} | {shown} | {result['bias']:.4f} | {ratio:.1f} | {result['variance']:.4f} "
                 f"| {result['mse']:.4f} |"
             )
+    print("\nGumbel-Rao against the number of conditional draws, temperature 0.5:")
+    print("| draws | bias (norm) | variance (trace) | MSE |")
+    print("|---|---|---|---|")
+    for num_draws in (1, 3, 10, 30):
+        result = diagnostics.gradient_bias_variance(
+            "gumbel_rao", LOGITS, f, num_estimates=args.estimates, temperature=0.5, num_draws=num_draws
+        )
+        print(f"| {num_draws} | {result['bias']:.4f} | {result['variance']:.4f} | {result['mse']:.4f} |")
     import matplotlib
 
     matplotlib.use("Agg")

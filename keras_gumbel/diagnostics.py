@@ -35,6 +35,7 @@ __all__ = ["ESTIMATORS", "exact_gradient", "gradient_estimates", "gradient_bias_
 ESTIMATORS = (
     "gumbel_softmax",
     "straight_through",
+    "gumbel_rao",
     "reinforce",
     "reinforce_leave_one_out",
 )
@@ -57,13 +58,17 @@ def exact_gradient(logits, f):
     return probabilities * (values - probabilities @ values)
 
 
-def gradient_estimates(estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0):
+def gradient_estimates(
+    estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0, num_draws=10
+):
     """Independent estimates of grad E[f(z)] by one estimator, one per row.
 
     Args:
         estimator: One of `ESTIMATORS`:
             `"gumbel_softmax"` (the pathwise gradient of f at a relaxed sample),
             `"straight_through"` (f at the one-hot sample, the relaxed gradient),
+            `"gumbel_rao"` (f at the one-hot sample, the relaxed gradient averaged
+            over `num_draws` conditional draws),
             `"reinforce"` (one sample, no baseline),
             `"reinforce_leave_one_out"` (`num_samples` samples, leave-one-out baseline).
         logits: A vector of K logits.
@@ -72,6 +77,7 @@ def gradient_estimates(estimator, logits, f, num_estimates=10_000, temperature=1
         temperature: Temperature of the Gumbel estimators.
         num_samples: Samples per estimate for `"reinforce_leave_one_out"`.
         seed: Integer seed.
+        num_draws: Conditional draws per estimate for `"gumbel_rao"`.
 
     Returns:
         A NumPy array [num_estimates, K].
@@ -95,6 +101,9 @@ def gradient_estimates(estimator, logits, f, num_estimates=10_000, temperature=1
                 variable, temperature=temperature, hard=estimator == "straight_through", seed=generator
             )
             objective = tf.reduce_sum(f(sample))
+        elif estimator == "gumbel_rao":
+            sample = gumbel_ops.gumbel_rao(variable, temperature=temperature, num_draws=num_draws, seed=generator)
+            objective = tf.reduce_sum(f(sample))
         else:
             choice = tf.stop_gradient(gumbel_ops.gumbel_softmax(variable, hard=True, seed=generator))
             log_prob = tf.reduce_sum(choice * tf.nn.log_softmax(variable), -1)
@@ -117,7 +126,9 @@ def gradient_estimates(estimator, logits, f, num_estimates=10_000, temperature=1
     return gradient
 
 
-def gradient_bias_variance(estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0):
+def gradient_bias_variance(
+    estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0, num_draws=10
+):
     """Bias and variance of an estimator of grad E[f(z)] against the exact gradient.
 
     Returns:
@@ -126,7 +137,7 @@ def gradient_bias_variance(estimator, logits, f, num_estimates=10_000, temperatu
         `variance` (trace of the estimates' covariance), `mse` (mean squared
         error = bias^2 + variance), `exact` and `mean` (the vectors).
     """
-    estimates = gradient_estimates(estimator, logits, f, num_estimates, temperature, num_samples, seed)
+    estimates = gradient_estimates(estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws)
     exact = exact_gradient(logits, f)
     mean = estimates.mean(axis=0)
     variance = float(estimates.var(axis=0).sum())

@@ -37,7 +37,7 @@ from keras import ops
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 
-__all__ = ["gumbel_noise", "gumbel_softmax", "mask_logits"]
+__all__ = ["gumbel_noise", "gumbel_softmax", "gumbel_rao", "mask_logits"]
 
 
 def gumbel_noise(shape, seed=None, dtype="float32"):
@@ -100,6 +100,72 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     logits = ops.convert_to_tensor(logits)
     axis = _validation.check_axis(axis, len(logits.shape))
     return sample(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
+
+
+def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
+    """Straight-through sampling with the Gumbel-Rao gradient (Paulus et al., 2021).
+
+    The forward value is the exact one-hot `D = one_hot(argmax(logits + g))`,
+    as for `gumbel_softmax(..., hard=True)`. The backward pass averages the
+    relaxed gradient over `num_draws` Gumbel perturbations drawn *conditionally
+    on D* (so that their argmax is D), holding each draw's noise fixed as the
+    straight-through estimator does: the conditional expectation of the
+    straight-through gradient given D (a Rao-Blackwellisation), so the same
+    mean with a variance that falls as `num_draws` grows (`num_draws=1` is the
+    straight-through estimator in distribution). The conditional perturbed
+    logits are, with `E ~ Exp(1)` and `i` the chosen category:
+
+        z_i = logsumexp(logits) - log(E_i)
+        z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits)),  j != i
+
+    Args:
+        logits: Floating tensor of logits.
+        temperature: Positive temperature of the relaxed gradient.
+        num_draws: Positive integer: conditional draws averaged in the backward pass.
+        axis: The category axis.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        An exact one-hot tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Paulus, Maddison, Krause, 2021. Rao-Blackwellizing the Straight-Through Gumbel-Softmax
+          Gradient Estimator](https://arxiv.org/abs/2010.04838)
+    """
+    if isinstance(temperature, (int, float)):
+        temperature = _validation.check_positive_finite("temperature", temperature)
+    num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
+    axis = _validation.check_int("axis", axis)
+    seed = _validation.check_seed(seed)
+    if isinstance(seed, int):
+        # Two draws follow; one integer seed for both would correlate them.
+        seed = keras.random.SeedGenerator(seed)
+    logits = ops.convert_to_tensor(logits)
+    axis = _validation.check_axis(axis, len(logits.shape))
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    dtype = compute_dtype_for(out_dtype)
+    logits = ops.cast(logits, dtype)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
+    uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
+    chosen = ops.stop_gradient(
+        _straight_through_one_hot(ops.subtract(logits, ops.log(ops.negative(ops.log(uniform)))), axis)
+    )
+    # Conditional draws, [num_draws, *shape]: E ~ Exp(1) as -log(u), u on [tiny, 1).
+    draws_shape = (num_draws, *ops.shape(logits))
+    log_exponential = ops.log(ops.negative(ops.log(_backend.uniform_positive(draws_shape, seed=seed, dtype=dtype))))
+    log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
+    log_exponential_chosen = ops.sum(ops.multiply(log_exponential, chosen), axis=axis + 1, keepdims=True)
+    top = ops.subtract(log_normalizer, log_exponential_chosen)
+    others = ops.negative(
+        ops.logaddexp(ops.subtract(log_exponential, logits), ops.subtract(log_exponential_chosen, log_normalizer))
+    )
+    # The conditional noise g = z - logits is held fixed (as the straight-through
+    # estimator holds its noise): the gradient is E[straight-through gradient | D].
+    noise = ops.stop_gradient(ops.subtract(ops.where(ops.cast(chosen, "bool"), top, others), logits))
+    perturbed = ops.add(logits, noise)
+    relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
+    # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
+    return ops.cast(ops.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
 
 
 def compute_dtype_for(dtype):

@@ -65,3 +65,41 @@ def test_bad_arguments():
         diagnostics.gradient_estimates("gumbel", LOGITS, f)
     with pytest.raises(ValueError, match="temperature=0"):
         diagnostics.gradient_estimates("gumbel_softmax", LOGITS, f, temperature=0.0)
+
+
+class TestGumbelRao:
+    def test_forward_is_an_exact_categorical_sample(self):
+        import scipy.stats
+        from helpers import softmax
+        from helpers import to_numpy
+
+        from keras_gumbel import ops as gumbel_ops
+
+        logits = np.log(np.array([0.1, 0.2, 0.3, 0.4], "float32"))
+        sample = to_numpy(
+            gumbel_ops.gumbel_rao(np.tile(logits, (50_000, 1)), num_draws=3, seed=keras.random.SeedGenerator(0))
+        )
+        assert set(np.unique(sample)) == {0.0, 1.0}
+        np.testing.assert_array_equal(sample.sum(-1), 1.0)
+        assert scipy.stats.chisquare(sample.sum(0), softmax(logits) * 50_000).pvalue > 1e-3
+
+    @pytest.mark.slow
+    def test_one_draw_is_straight_through_and_more_draws_lower_the_error(self):
+        # Same mean as straight-through (a Rao-Blackwellisation), less variance as num_draws grows.
+        kwargs = {"num_estimates": 50_000, "temperature": 0.5}
+        straight_through = diagnostics.gradient_bias_variance("straight_through", LOGITS, f, **kwargs)
+        results = {
+            k: diagnostics.gradient_bias_variance("gumbel_rao", LOGITS, f, num_draws=k, **kwargs) for k in (1, 3, 30)
+        }
+        standard_error = np.sqrt(straight_through["variance"] / kwargs["num_estimates"])
+        for result in results.values():
+            assert np.linalg.norm(result["mean"] - straight_through["mean"]) < 5 * 2 * standard_error
+        assert results[1]["variance"] == pytest.approx(straight_through["variance"], rel=0.1)
+        assert results[1]["mse"] > results[3]["mse"] > results[30]["mse"]
+        assert results[30]["variance"] < 0.7 * results[1]["variance"]
+
+    def test_bad_num_draws(self):
+        from keras_gumbel import ops as gumbel_ops
+
+        with pytest.raises(ValueError, match="num_draws=0"):
+            gumbel_ops.gumbel_rao(np.zeros((2, 3), "float32"), num_draws=0)
