@@ -37,7 +37,7 @@ from keras import ops
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 
-__all__ = ["gumbel_noise", "gumbel_softmax", "gumbel_rao", "mask_logits"]
+__all__ = ["gumbel_noise", "gumbel_softmax", "gumbel_rao", "gumbel_top_k", "relaxed_top_k", "mask_logits"]
 
 
 def gumbel_noise(shape, seed=None, dtype="float32"):
@@ -166,6 +166,95 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
     # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
     return ops.cast(ops.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
+
+
+def gumbel_top_k(logits, k, seed=None):
+    """Samples k distinct categories without replacement (the Gumbel-top-k trick).
+
+    The indices of the k largest `logits + g`, g ~ Gumbel(0, 1), in decreasing
+    order, are distributed as k draws without replacement from
+    `Categorical(softmax(logits))`, each draw renormalised over the categories
+    left (Kool et al., 2019). The category axis is the last one.
+
+    Args:
+        logits: Floating tensor [..., K].
+        k: Integer, 1 <= k <= K.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        An int32 tensor [..., k] of category indices, the first drawn first.
+
+    Reference:
+        - [Kool, van Hoof, Welling, 2019. Stochastic Beams and Where to Find Them](https://arxiv.org/abs/1903.06059)
+    """
+    logits, k = _top_k_arguments(logits, k)
+    seed = _validation.check_seed(seed)
+    perturbed = ops.subtract(
+        logits, ops.log(ops.negative(ops.log(_backend.uniform_positive(ops.shape(logits), seed, logits.dtype))))
+    )
+    return ops.cast(ops.top_k(perturbed, k, sorted=True)[1], "int32")
+
+
+def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
+    """A relaxed k-hot sample: k categories without replacement, differentiably (Xie & Ermon, 2019).
+
+    With perturbed logits `w = logits + g`, g ~ Gumbel(0, 1), it sums k
+    successive softmaxes, each one discounting what the previous took:
+
+        a_1 = softmax(w / t);  a_{i+1} = softmax((w + log(1 - a_1 - ... - a_i)) / t)
+        y = a_1 + ... + a_k
+
+    `y` is non-negative, sums to k, and tends to the k-hot of the top k of `w`
+    (a Gumbel-top-k sample) as `t -> 0`. An entry can exceed 1 (when two
+    perturbed logits are within about `t` of each other, or at high
+    temperatures), as in Xie & Ermon's relaxation. With `hard=True` the forward value is
+    that exact k-hot and the gradient is that of `y` (straight-through).
+    The category axis is the last one.
+
+    Args:
+        logits: Floating tensor [..., K].
+        k: Integer, 1 <= k <= K.
+        temperature: Positive temperature.
+        hard: Exact k-hot forward, relaxed gradient backward.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Xie, Ermon, 2019. Reparameterizable Subset Sampling via Continuous Relaxations](https://arxiv.org/abs/1901.10517)
+    """
+    if isinstance(temperature, (int, float)):
+        temperature = _validation.check_positive_finite("temperature", temperature)
+    _validation.check_bool("hard", hard)
+    out_dtype = keras.backend.standardize_dtype(ops.convert_to_tensor(logits).dtype)
+    logits, k = _top_k_arguments(logits, k)
+    seed = _validation.check_seed(seed)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
+    perturbed = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+    taken = ops.zeros_like(perturbed)
+    weights = perturbed
+    for _ in range(k):
+        step = ops.softmax(ops.multiply(weights, inverse_temperature), axis=-1)
+        taken = ops.add(taken, step)
+        # Discount what was taken; the floor keeps log finite where a category is fully taken.
+        weights = ops.add(weights, ops.log(ops.maximum(ops.subtract(1.0, step), _backend.tiny(logits.dtype))))
+    if hard:
+        indices = ops.top_k(perturbed, k)[1]
+        k_hot = ops.sum(ops.one_hot(indices, ops.shape(perturbed)[-1], dtype=perturbed.dtype), axis=-2)
+        taken = ops.add(ops.stop_gradient(k_hot), ops.subtract(taken, ops.stop_gradient(taken)))
+    return ops.cast(taken, out_dtype)
+
+
+def _top_k_arguments(logits, k):
+    logits = ops.convert_to_tensor(logits)
+    logits = ops.cast(logits, compute_dtype_for(logits.dtype))
+    num_classes = logits.shape[-1]
+    k = _validation.check_int("k", k, minimum=1)
+    if num_classes is not None and k > num_classes:
+        raise ValueError(_validation.invalid("k", f"at most the number of categories ({num_classes})", k))
+    return logits, k
 
 
 def compute_dtype_for(dtype):

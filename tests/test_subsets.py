@@ -1,0 +1,78 @@
+"""Subsets: Gumbel-top-k against exact sampling without replacement; the relaxed k-hot."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow as tf
+from helpers import to_numpy
+
+from keras_gumbel import ops as gumbel_ops
+
+PROBABILITIES = np.array([0.1, 0.2, 0.3, 0.4])
+LOGITS = np.log(PROBABILITIES).astype("float32")
+
+
+def ordered_pair_probability(i, j):
+    """Exact: draw i, then j from the categories left, renormalised."""
+    return PROBABILITIES[i] * PROBABILITIES[j] / (1 - PROBABILITIES[i])
+
+
+def test_gumbel_top_k_follows_sampling_without_replacement():
+    num_samples = 100_000
+    indices = to_numpy(
+        gumbel_ops.gumbel_top_k(np.tile(LOGITS, (num_samples, 1)), 2, seed=keras.random.SeedGenerator(0))
+    )
+    assert indices.shape == (num_samples, 2) and (indices[:, 0] != indices[:, 1]).all()
+    pairs = list(itertools.permutations(range(4), 2))
+    observed = [np.sum((indices[:, 0] == i) & (indices[:, 1] == j)) for i, j in pairs]
+    expected = [ordered_pair_probability(i, j) * num_samples for i, j in pairs]
+    assert sum(expected) == pytest.approx(num_samples)
+    assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
+
+
+def test_hard_relaxed_top_k_is_the_k_hot_of_the_same_gumbel_top_k_draw():
+    batch = np.tile(LOGITS, (256, 1))
+    k_hot = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=0.3, hard=True, seed=7))
+    indices = to_numpy(gumbel_ops.gumbel_top_k(batch, 2, seed=7))  # same integer seed: same noise
+    np.testing.assert_array_equal(k_hot, np.eye(4)[indices].sum(axis=1))
+
+
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
+def test_relaxed_k_hot_is_non_negative_and_sums_to_k(temperature):
+    sample = to_numpy(gumbel_ops.relaxed_top_k(np.tile(LOGITS, (512, 1)), 3, temperature=temperature, seed=1))
+    assert (sample >= 0).all()
+    np.testing.assert_allclose(sample.sum(-1), 3.0, rtol=1e-4)
+
+
+def test_low_temperature_relaxed_k_hot_approaches_the_hard_one():
+    batch = np.tile(LOGITS, (512, 1))
+    soft = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=1e-3, seed=3))
+    hard = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=1e-3, hard=True, seed=3))
+    assert np.mean(np.abs(soft - hard).max(-1) < 1e-2) > 0.98
+
+
+def test_hard_k_hot_inclusion_frequencies_and_gradient():
+    num_samples = 100_000
+    k_hot = to_numpy(gumbel_ops.relaxed_top_k(np.tile(LOGITS, (num_samples, 1)), 2, hard=True, seed=4))
+    # P(category c is among the 2 drawn) = sum of the ordered pairs that contain c.
+    inclusion = [
+        sum(ordered_pair_probability(i, j) for i, j in itertools.permutations(range(4), 2) if c in (i, j))
+        for c in range(4)
+    ]
+    counts = k_hot.sum(0)
+    standard_errors = np.sqrt(np.array(inclusion) * (1 - np.array(inclusion)) * num_samples)
+    assert (np.abs(counts - np.array(inclusion) * num_samples) < 5 * standard_errors).all()
+    variable = tf.Variable(np.tile(LOGITS, (8, 1)))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable, 2, temperature=0.5, hard=True, seed=5) * [1.0, 2, 3, 4])
+    gradient = tape.gradient(loss, variable).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+
+
+@pytest.mark.parametrize("k, error", [(0, ValueError), (5, ValueError), (1.5, TypeError)])
+def test_bad_k(k, error):
+    with pytest.raises(error, match="k="):
+        gumbel_ops.gumbel_top_k(LOGITS[None], k)
