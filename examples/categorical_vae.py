@@ -259,6 +259,7 @@ def run(
     seed=0,
     export=False,
     verbose=2,
+    learning_rate_schedule="constant",
 ):
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -269,7 +270,12 @@ def run(
     side = int(round(np.sqrt(train.shape[1])))
     hidden = (512, 256) if dataset != "digits" else (256, 128)
     model = CategoricalVAE(train.shape[1], estimator, hidden=hidden, num_samples=samples, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    learning_rate = 1e-3
+    if learning_rate_schedule == "cosine":
+        # Cosine decay from 1e-3 to 1e-4 over the whole run.
+        steps = epochs * int(np.ceil(len(train) / batch_size))
+        learning_rate = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps, alpha=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     schedule = keras_gumbel.schedules.ExponentialDecay(
         initial=1.0, rate=rate, minimum=minimum_temperature, update_every=update_every
     )
@@ -298,6 +304,7 @@ def run(
         "relaxed_test_neg_elbo": round(relaxed, 2) if estimator == "gumbel_softmax" else None,
         "final_temperature": history["temperature"][-1],
         "reinforce_samples": samples if estimator == "reinforce" else None,
+        "learning_rate_schedule": learning_rate_schedule,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
     (output / f"{estimator}.json").write_text(json.dumps(result, indent=1))
@@ -380,6 +387,12 @@ def main(argv=None):
     parser.add_argument("--output", default="outputs/categorical_vae")
     parser.add_argument("--export", action="store_true", help="also export and check a SavedModel")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--learning-rate-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="Adam's learning rate: 1e-3 throughout, or cosine decay from 1e-3 to 1e-4",
+    )
     args = parser.parse_args(argv)
     run(
         dataset=args.dataset,
@@ -394,6 +407,7 @@ def main(argv=None):
         output=args.output,
         seed=args.seed,
         export=args.export,
+        learning_rate_schedule=args.learning_rate_schedule,
     )
 
 
