@@ -11,6 +11,7 @@ from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
 from keras_gumbel.layers import GumbelSoftmax
+from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 from keras_gumbel.reinforce import MovingAverageBaseline
 from keras_gumbel.reinforce import ReinforceModel
@@ -25,6 +26,7 @@ __all__ = [
     "GumbelSoftmax",
     "MovingAverageBaseline",
     "ReinforceModel",
+    "RelaxedBernoulli",
     "StraightThroughGumbel",
     "TemperatureAnnealing",
     "diagnostics",

@@ -37,7 +37,15 @@ from keras import ops
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 
-__all__ = ["gumbel_noise", "gumbel_softmax", "gumbel_rao", "gumbel_top_k", "relaxed_top_k", "mask_logits"]
+__all__ = [
+    "gumbel_noise",
+    "gumbel_softmax",
+    "gumbel_rao",
+    "gumbel_top_k",
+    "relaxed_top_k",
+    "relaxed_bernoulli",
+    "mask_logits",
+]
 
 
 def gumbel_noise(shape, seed=None, dtype="float32"):
@@ -255,6 +263,66 @@ def _top_k_arguments(logits, k):
     if num_classes is not None and k > num_classes:
         raise ValueError(_validation.invalid("k", f"at most the number of categories ({num_classes})", k))
     return logits, k
+
+
+def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
+    """Samples the binary Concrete (Gumbel-sigmoid) relaxation of Bernoulli(sigmoid(logits)).
+
+        y = sigmoid((logits + L) / temperature),  L = log(u) - log(1 - u) ~ Logistic(0, 1)
+
+    (the difference of two Gumbels: the two-category Gumbel-Softmax on the
+    logits `[logits, 0]`). With `hard=True` the forward value is the exact
+    Bernoulli sample `1[logits + L > 0]` and the gradient is that of `y`.
+
+    Args:
+        logits: Floating tensor of log-odds; every entry is an independent variable.
+        temperature: Positive temperature.
+        hard: Exact 0/1 forward, relaxed gradient backward.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712), section 3.3.
+    """
+    if isinstance(temperature, (int, float)):
+        temperature = _validation.check_positive_finite("temperature", temperature)
+    _validation.check_bool("hard", hard)
+    logits = ops.convert_to_tensor(logits)
+    return sample_bernoulli(logits, temperature, hard, _validation.check_seed(seed), add_noise=True)
+
+
+def sample_bernoulli(logits, temperature, hard, seed, add_noise):
+    """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked)."""
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    dtype = compute_dtype_for(out_dtype)
+    logits = ops.cast(logits, dtype)
+    if add_noise:
+        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
+        # u < 1 in floating point, so log(1 - u) is finite too.
+        logits = ops.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
+    scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, dtype)))
+    result = _straight_through_step(scaled) if hard else ops.sigmoid(scaled)
+    return ops.cast(result, out_dtype)
+
+
+def _straight_through_step(scaled):
+    """`1[scaled > 0]` forward (NaN stays NaN); the gradient of `sigmoid(scaled)` backward."""
+
+    @ops.custom_gradient
+    def forward(scaled):
+        step = ops.cast(ops.greater(scaled, 0.0), scaled.dtype)
+        step = ops.where(ops.isnan(scaled), scaled, step)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            y = ops.sigmoid(scaled)
+            return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
+
+        return step, grad
+
+    return forward(scaled)
 
 
 def compute_dtype_for(dtype):

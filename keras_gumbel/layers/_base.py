@@ -107,13 +107,12 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         inputs = ops.convert_to_tensor(inputs)
         axis = _validation.check_axis(self.axis, len(inputs.shape))
         add_noise = bool(training) or self.sample_at_inference
+        return self._draw(inputs, self._current_temperature(), axis, add_noise)
+
+    def _draw(self, inputs, temperature, axis, add_noise):
+        """The sample (or, without noise, the deterministic output) for checked inputs."""
         return gumbel_ops.sample(
-            inputs,
-            self._current_temperature(),
-            axis=axis,
-            hard=self._hard,
-            seed=self.seed_generator,
-            add_noise=add_noise,
+            inputs, temperature, axis=axis, hard=self._hard, seed=self.seed_generator, add_noise=add_noise
         )
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,98 @@
+"""The relaxed Bernoulli (binary Concrete) layer."""
+
+import keras
+
+from keras_gumbel import _validation
+from keras_gumbel import ops as gumbel_ops
+from keras_gumbel.layers._base import BaseGumbelLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class RelaxedBernoulli(BaseGumbelLayer):
+    """Draws relaxed (or, straight-through, exact) binary samples from log-odds.
+
+    Every input entry is an independent binary variable with
+    `P(1) = sigmoid(logits)`. During training the layer returns the binary
+    Concrete (Gumbel-sigmoid) sample
+
+        y = sigmoid((logits + L) / temperature),  L ~ Logistic(0, 1),
+
+    or, with `straight_through=True`, the exact sample `1[logits + L > 0]`
+    forward and the gradient of `y` backward. At inference it returns
+    `sigmoid(logits / temperature)` (relaxed) or `1[logits > 0]`
+    (straight-through), unless `sample_at_inference=True`.
+
+    Args:
+        temperature: Positive finite float, held in the variable `layer.temperature`
+            (annealed by `keras_gumbel.TemperatureAnnealing` like the other layers).
+        straight_through: If `True`, exact 0/1 samples forward.
+        sample_at_inference: If `True`, sample at inference too.
+        trainable_temperature: If `True`, the temperature is learned (kept >= 0.05).
+        seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        **kwargs: Base layer keyword arguments.
+
+    Call arguments:
+        inputs: Floating tensor of log-odds.
+        training: Python bool: sample (`True`) or not (`False`, `None`).
+
+    Returns:
+        A tensor with the shape of `inputs`, in [0, 1] (exactly 0 or 1 with
+        `straight_through=True`).
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> layer = keras_gumbel.RelaxedBernoulli(straight_through=True, seed=0)
+    >>> keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor([[-2.0, 3.0]]))).tolist()
+    [[0.0, 1.0]]
+
+    Reference:
+        - [Maddison et al., 2017. The Concrete Distribution](https://arxiv.org/abs/1611.00712)
+        - [Jang et al., 2017](https://arxiv.org/abs/1611.01144)
+    """
+
+    def __init__(
+        self,
+        temperature=1.0,
+        straight_through=False,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("axis", None)  # every entry is its own variable: no category axis
+        super().__init__(
+            temperature=temperature,
+            axis=-1,
+            sample_at_inference=sample_at_inference,
+            trainable_temperature=trainable_temperature,
+            seed=seed,
+            **kwargs,
+        )
+        self.straight_through = _validation.check_bool("straight_through", straight_through)
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        inputs = keras.ops.convert_to_tensor(inputs)
+        add_noise = bool(training) or self.sample_at_inference
+        return gumbel_ops.sample_bernoulli(
+            inputs, self._current_temperature(), self.straight_through, self.seed_generator, add_noise
+        )
+
+    def distribution(self, logits):
+        """`tfd.RelaxedBernoulli(temperature, logits)`, or `tfd.Bernoulli(logits)` when straight-through."""
+        from keras_gumbel import distributions
+
+        tfd = distributions.tfp_distributions()
+        logits = keras.ops.convert_to_tensor(logits)
+        if self.straight_through:
+            return tfd.Bernoulli(logits=logits, dtype=logits.dtype)
+        return tfd.RelaxedBernoulli(keras.ops.cast(self._current_temperature(), logits.dtype), logits=logits)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("axis")
+        config["straight_through"] = self.straight_through
+        return config
