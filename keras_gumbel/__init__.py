@@ -10,6 +10,7 @@ from keras_gumbel import ops
 from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
+from keras_gumbel.layers import GumbelAttention
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
@@ -23,6 +24,7 @@ from keras_gumbel.reinforce import score_function_terms
 __version__ = "0.1.0"
 
 __all__ = [
+    "GumbelAttention",
     "GumbelSoftmax",
     "MovingAverageBaseline",
     "ReinforceModel",

@@ -1,0 +1,118 @@
+"""Attention to one element of a set, with Gumbel-Softmax or straight-through weights."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_gumbel import _validation
+from keras_gumbel import ops as gumbel_ops
+from keras_gumbel.layers._base import BaseGumbelLayer
+
+MODES = ("gumbel_softmax", "straight_through", "softmax")
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelAttention(BaseGumbelLayer):
+    """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
+
+        scores = keys . query / sqrt(d)                    [batch, set size]
+        weights = sampler(scores)                          (see `mode`)
+        output = sum_i weights_i * values_i                [batch, value dim]
+
+    `mode` picks the weights:
+
+    - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
+      at inference `softmax(scores / temperature)`: the temperature switches the
+      served layer between soft attention (high) and hard attention (low);
+    - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
+      the relaxed gradient; at inference the argmax;
+    - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
+      noise ever (for comparison; the temperature still sharpens it).
+
+    `sample_at_inference=True` keeps the noise at inference (a stochastic
+    choice at test time). Masked elements (`mask` False) are never attended.
+
+    Args:
+        mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
+        temperature: Positive finite float, in the variable `layer.temperature`.
+        sample_at_inference: Keep the noise at inference.
+        trainable_temperature: Learn the temperature (kept >= 0.05).
+        seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        **kwargs: Base layer keyword arguments.
+
+    Call arguments:
+        query: [batch, d].
+        keys: [batch, set size, d].
+        values: [batch, set size, value dim]; defaults to `keys`.
+        mask: Optional boolean [batch, set size]; False elements get weight 0.
+        training: Python bool.
+        return_attention_weights: Also return the weights [batch, set size].
+
+    Returns:
+        [batch, value dim], or `(output, weights)`.
+
+    Reference:
+        - [Jang et al., 2017](https://arxiv.org/abs/1611.01144); the reference post's attention view.
+    """
+
+    def __init__(
+        self,
+        mode="gumbel_softmax",
+        temperature=1.0,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("axis", None)
+        super().__init__(
+            temperature=temperature,
+            axis=-1,
+            sample_at_inference=sample_at_inference,
+            trainable_temperature=trainable_temperature,
+            seed=seed,
+            **kwargs,
+        )
+        if mode not in MODES:
+            raise ValueError(_validation.invalid("mode", f"one of {MODES}", mode))
+        self.mode = mode
+
+    def compute_mask(self, *args, **kwargs):
+        # The set axis is reduced away: no mask goes on downstream.
+        return None
+
+    def build(self, query_shape, keys_shape=None, values_shape=None):
+        self.built = True
+
+    def call(self, query, keys, values=None, mask=None, training=None, return_attention_weights=False):
+        query = ops.convert_to_tensor(query)
+        keys = ops.convert_to_tensor(keys)
+        values = keys if values is None else ops.convert_to_tensor(values)
+        scores = ops.einsum("bd,bnd->bn", query, keys) / math.sqrt(query.shape[-1])
+        if mask is not None:
+            scores = ops.where(ops.cast(mask, "bool"), scores, ops.full_like(scores, -math.inf))
+        add_noise = self.mode != "softmax" and (bool(training) or self.sample_at_inference)
+        weights = gumbel_ops.sample(
+            scores,
+            self._current_temperature(),
+            axis=1,
+            hard=self.mode == "straight_through",
+            seed=self.seed_generator,
+            add_noise=add_noise,
+        )
+        output = ops.einsum("bn,bnv->bv", ops.cast(weights, values.dtype), values)
+        return (output, weights) if return_attention_weights else output
+
+    def compute_output_spec(self, query, keys, values=None, mask=None, training=None, return_attention_weights=False):
+        values = keys if values is None else values
+        output = keras.KerasTensor((query.shape[0], values.shape[-1]), dtype=self.compute_dtype)
+        if return_attention_weights:
+            return output, keras.KerasTensor(tuple(keys.shape[:2]), dtype=self.compute_dtype)
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("axis")
+        config["mode"] = self.mode
+        return config

@@ -1,0 +1,77 @@
+"""GumbelAttention: modes, the temperature switch at inference, masking, gradients, config."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import softmax
+from helpers import to_numpy
+
+import keras_gumbel
+
+RNG = np.random.default_rng(0)
+QUERY = RNG.normal(size=(4, 8)).astype("float32")
+KEYS = RNG.normal(size=(4, 6, 8)).astype("float32")
+VALUES = RNG.normal(size=(4, 6, 3)).astype("float32")
+SCORES = np.einsum("bd,bnd->bn", QUERY, KEYS) / np.sqrt(8)
+
+
+def test_inference_temperature_switches_between_soft_and_hard_attention():
+    layer = keras_gumbel.GumbelAttention(mode="gumbel_softmax", temperature=1.0, seed=0)
+    out, weights = layer(QUERY, KEYS, VALUES, return_attention_weights=True)
+    np.testing.assert_allclose(to_numpy(weights), softmax(SCORES), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(out), np.einsum("bn,bnv->bv", softmax(SCORES), VALUES), rtol=1e-4, atol=1e-6)
+    layer.temperature.assign(1e-3)
+    _, hard = layer(QUERY, KEYS, VALUES, return_attention_weights=True)
+    np.testing.assert_allclose(to_numpy(hard), np.eye(6)[SCORES.argmax(-1)], atol=1e-6)
+
+
+def test_straight_through_attends_to_exactly_one_element():
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=1)
+    out, weights = layer(QUERY, KEYS, VALUES, training=True, return_attention_weights=True)
+    weights = to_numpy(weights)
+    assert set(np.unique(weights)) == {0.0, 1.0}
+    np.testing.assert_allclose(to_numpy(out), VALUES[np.arange(4), weights.argmax(-1)], rtol=1e-6)
+    _, mode = layer(QUERY, KEYS, VALUES, return_attention_weights=True)
+    np.testing.assert_array_equal(to_numpy(mode), np.eye(6)[SCORES.argmax(-1)])
+
+
+def test_softmax_mode_never_adds_noise_and_noise_at_inference_is_optional():
+    soft = keras_gumbel.GumbelAttention(mode="softmax", seed=2)
+    np.testing.assert_array_equal(
+        to_numpy(soft(QUERY, KEYS, training=True)), to_numpy(soft(QUERY, KEYS, training=True))
+    )
+    noisy = keras_gumbel.GumbelAttention(mode="straight_through", sample_at_inference=True, seed=3)
+    query, keys = np.zeros((256, 8), "float32"), RNG.normal(size=(256, 6, 8)).astype("float32")
+    assert not np.array_equal(to_numpy(noisy(query, keys)), to_numpy(noisy(query, keys)))
+
+
+def test_mask_excludes_elements():
+    mask = np.ones((4, 6), bool)
+    mask[:, SCORES.argmax(-1)] = False
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=4)
+    for training in (False, True):
+        _, weights = layer(QUERY, KEYS, VALUES, mask=mask, training=training, return_attention_weights=True)
+        assert (to_numpy(weights)[~mask] == 0).all()
+
+
+def test_gradients_reach_the_query_projection_in_every_mode():
+    for mode in ("gumbel_softmax", "straight_through", "softmax"):
+        layer = keras_gumbel.GumbelAttention(mode=mode, seed=5)
+        query = tf.Variable(QUERY)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(3 * layer(query, KEYS, VALUES, training=True)))
+        gradient = tape.gradient(loss, query).numpy()
+        assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0, mode
+
+
+def test_functional_model_config_and_errors():
+    query, keys, values = keras.Input((8,)), keras.Input((None, 8)), keras.Input((None, 3))
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", temperature=0.5, seed=6, name="pick")
+    out, weights = layer(query, keys, values, return_attention_weights=True)
+    assert tuple(out.shape) == (None, 3) and tuple(weights.shape) == (None, None)
+    config = layer.get_config()
+    assert config["mode"] == "straight_through" and "axis" not in config
+    assert keras_gumbel.GumbelAttention.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="mode='hard'"):
+        keras_gumbel.GumbelAttention(mode="hard")
