@@ -7,7 +7,8 @@ estimator's estimates of grad E[f(z)] are compared with the exact gradient
 at several temperatures; REINFORCE (1 sample, no baseline) and REINFORCE with
 a leave-one-out baseline (4 samples per estimate) do not depend on it.
 Gumbel-Rao (Paulus et al. 2021) is measured with 10 conditional draws, and
-against the number of draws at temperature 0.5.
+against the number of draws at temperature 0.5; ReinMax (Liu et al. 2023)
+across temperatures.
 
 Prints a table and writes a bias-variance figure.
 
@@ -48,7 +49,8 @@ def main():
     print("|---|---|---|---|---|---|")
     curves = {}
     for estimator in diagnostics.ESTIMATORS:
-        temperatures = TEMPERATURES if estimator in ("gumbel_softmax", "straight_through", "gumbel_rao") else (None,)
+        relaxed = ("gumbel_softmax", "straight_through", "gumbel_rao", "reinmax")
+        temperatures = TEMPERATURES if estimator in relaxed else (None,)
         for temperature in temperatures:
             result = diagnostics.gradient_bias_variance(
                 estimator, LOGITS, f, num_estimates=args.estimates, temperature=temperature or 1.0

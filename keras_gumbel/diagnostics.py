@@ -36,6 +36,7 @@ ESTIMATORS = (
     "gumbel_softmax",
     "straight_through",
     "gumbel_rao",
+    "reinmax",
     "reinforce",
     "reinforce_leave_one_out",
 )
@@ -69,6 +70,7 @@ def gradient_estimates(
             `"straight_through"` (f at the one-hot sample, the relaxed gradient),
             `"gumbel_rao"` (f at the one-hot sample, the relaxed gradient averaged
             over `num_draws` conditional draws),
+            `"reinmax"` (f at the one-hot sample, ReinMax's second-order gradient),
             `"reinforce"` (one sample, no baseline),
             `"reinforce_leave_one_out"` (`num_samples` samples, leave-one-out baseline).
         logits: A vector of K logits.
@@ -101,6 +103,8 @@ def gradient_estimates(
                 variable, temperature=temperature, hard=estimator == "straight_through", seed=generator
             )
             objective = tf.reduce_sum(f(sample))
+        elif estimator == "reinmax":
+            objective = tf.reduce_sum(f(gumbel_ops.reinmax(variable, temperature=temperature, seed=generator)))
         elif estimator == "gumbel_rao":
             sample = gumbel_ops.gumbel_rao(variable, temperature=temperature, num_draws=num_draws, seed=generator)
             objective = tf.reduce_sum(f(sample))

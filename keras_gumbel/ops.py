@@ -41,6 +41,7 @@ __all__ = [
     "gumbel_noise",
     "gumbel_softmax",
     "gumbel_rao",
+    "reinmax",
     "gumbel_top_k",
     "relaxed_top_k",
     "relaxed_bernoulli",
@@ -174,6 +175,70 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
     # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
     return ops.cast(ops.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
+
+
+def reinmax(logits, temperature=1.0, axis=-1, seed=None):
+    """Straight-through sampling with the ReinMax gradient (Liu et al., 2023).
+
+    The forward value is an exact one-hot sample D of `Categorical(softmax(logits))`.
+    The backward pass replaces straight-through's first-order (forward Euler)
+    gradient with a second-order one (Heun's method), at the same cost: with
+    `J(p) = diag(p) - p p^T`, `p0 = softmax(logits)` and
+    `p1 = (softmax(logits / temperature) + D) / 2`,
+
+        grad_logits = 2 J(p1) dy - J(p0) dy / 2,  centred over the categories.
+
+    The temperature only shapes the gradient; ReinMax's authors recommend
+    `temperature >= 1`.
+
+    Args:
+        logits: Floating tensor of logits.
+        temperature: Positive temperature of the gradient.
+        axis: The category axis.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        An exact one-hot tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Liu et al., 2023. Bridging Discrete and Backpropagation: Straight-Through and
+          Beyond](https://arxiv.org/abs/2304.08612)
+    """
+    if isinstance(temperature, (int, float)):
+        temperature = _validation.check_positive_finite("temperature", temperature)
+    axis = _validation.check_int("axis", axis)
+    logits = ops.convert_to_tensor(logits)
+    axis = _validation.check_axis(axis, len(logits.shape))
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    dtype = compute_dtype_for(out_dtype)
+    logits = ops.cast(logits, dtype)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
+    uniform = _backend.uniform_positive(ops.shape(logits), seed=_validation.check_seed(seed), dtype=dtype)
+    noisy = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+    chosen = ops.stop_gradient(_straight_through_one_hot(noisy, axis))
+
+    def jacobian_product(probabilities, upstream):
+        return ops.multiply(
+            probabilities, ops.subtract(upstream, ops.sum(ops.multiply(upstream, probabilities), axis, keepdims=True))
+        )
+
+    @ops.custom_gradient
+    def forward(logits):
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            first = _backend.softmax(logits, axis)
+            shifted = ops.multiply(
+                0.5, ops.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
+            )
+            gradient = ops.subtract(
+                ops.multiply(2.0, jacobian_product(shifted, upstream)),
+                ops.multiply(0.5, jacobian_product(first, upstream)),
+            )
+            return ops.subtract(gradient, ops.mean(gradient, axis=axis, keepdims=True))
+
+        return chosen, grad
+
+    return ops.cast(forward(logits), out_dtype)
 
 
 def gumbel_top_k(logits, k, seed=None):

@@ -103,3 +103,51 @@ class TestGumbelRao:
 
         with pytest.raises(ValueError, match="num_draws=0"):
             gumbel_ops.gumbel_rao(np.zeros((2, 3), "float32"), num_draws=0)
+
+
+class TestReinMax:
+    LINEAR_WEIGHTS = np.array([1.0, -2.0, 0.5, 3.0], "float32")
+
+    def linear(self, z):
+        return keras.ops.sum(z * self.LINEAR_WEIGHTS, axis=-1)
+
+    def test_forward_is_an_exact_categorical_sample(self):
+        import scipy.stats
+        from helpers import softmax
+        from helpers import to_numpy
+
+        from keras_gumbel import ops as gumbel_ops
+
+        sample = to_numpy(gumbel_ops.reinmax(np.tile(LOGITS, (50_000, 1)), seed=keras.random.SeedGenerator(1)))
+        assert set(np.unique(sample)) == {0.0, 1.0}
+        assert scipy.stats.chisquare(sample.sum(0), softmax(LOGITS) * 50_000).pvalue > 1e-3
+
+    def test_unbiased_for_linear_functions_at_temperature_one(self):
+        # E[2 J((p + D) / 2) - J(p) / 2] = J(p) when D ~ Categorical(p): exact for linear f, unlike straight-through.
+        reinmax = diagnostics.gradient_bias_variance("reinmax", LOGITS, self.linear, num_estimates=50_000)
+        assert reinmax["bias"] < 5 * reinmax["bias_standard_error"]
+        straight_through = diagnostics.gradient_bias_variance(
+            "straight_through", LOGITS, self.linear, num_estimates=50_000
+        )
+        assert straight_through["bias"] > 10 * straight_through["bias_standard_error"]
+
+    def test_mean_gradient_equals_the_enumerated_expectation_of_the_formula(self):
+        # An independent NumPy form of the estimator, averaged exactly over the K possible samples.
+        p0 = np.exp(LOGITS) / np.exp(LOGITS).sum()
+        temperature = 2.0
+        p_tempered = np.exp(LOGITS / temperature) / np.exp(LOGITS / temperature).sum()
+        upstream = self.LINEAR_WEIGHTS.astype(np.float64)
+
+        def jacobian_product(p):
+            return p * (upstream - p @ upstream)
+
+        expected = 0.0
+        for k in range(4):
+            p1 = 0.5 * (p_tempered + np.eye(4)[k])
+            gradient = 2 * jacobian_product(p1) - 0.5 * jacobian_product(p0)
+            expected = expected + p0[k] * (gradient - gradient.mean())
+        estimates = diagnostics.gradient_estimates(
+            "reinmax", LOGITS, self.linear, num_estimates=50_000, temperature=temperature
+        )
+        standard_errors = estimates.std(0) / np.sqrt(len(estimates))
+        assert (np.abs(estimates.mean(0) - expected) < 5 * standard_errors + 1e-6).all()
