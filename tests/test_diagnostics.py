@@ -151,3 +151,26 @@ class TestReinMax:
         )
         standard_errors = estimates.std(0) / np.sqrt(len(estimates))
         assert (np.abs(estimates.mean(0) - expected) < 5 * standard_errors + 1e-6).all()
+
+
+@pytest.mark.parametrize("gradient_estimator", ["gumbel_rao", "reinmax"])
+def test_straight_through_layer_selects_the_gradient_estimator(gradient_estimator):
+    import scipy.stats
+    import tensorflow as tf
+    from helpers import softmax
+
+    import keras_gumbel
+
+    layer = keras_gumbel.StraightThroughGumbel(seed=0, gradient_estimator=gradient_estimator, num_draws=4)
+    assert keras_gumbel.StraightThroughGumbel.from_config(layer.get_config()).get_config() == layer.get_config()
+    variable = tf.Variable(np.tile(LOGITS, (20_000, 1)))
+    with tf.GradientTape() as tape:
+        sample = layer(variable, training=True)
+        loss = tf.reduce_sum(sample * VALUES)
+    sample, gradient = sample.numpy(), tape.gradient(loss, variable).numpy()
+    assert set(np.unique(sample)) == {0.0, 1.0}
+    assert scipy.stats.chisquare(sample.sum(0), softmax(LOGITS) * 20_000).pvalue > 1e-3
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+    np.testing.assert_array_equal(layer(LOGITS[None]).numpy(), np.eye(4)[[LOGITS.argmax()]])
+    with pytest.raises(ValueError, match="gradient_estimator='rao'"):
+        keras_gumbel.StraightThroughGumbel(gradient_estimator="rao")

@@ -2,7 +2,11 @@
 
 import keras
 
+from keras_gumbel import _validation
+from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._base import BaseGumbelLayer
+
+GRADIENT_ESTIMATORS = ("straight_through", "gumbel_rao", "reinmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
@@ -36,6 +40,13 @@ class StraightThroughGumbel(BaseGumbelLayer):
         trainable_temperature: If `True`, the temperature is learned (it gets
             a gradient through the relaxed backward pass), kept >= 0.05.
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        gradient_estimator: The backward pass: `"straight_through"` (the
+            relaxed gradient, the default), `"gumbel_rao"` (its average over
+            `num_draws` Gumbel draws conditioned on the sample: the same mean,
+            less variance; `keras_gumbel.ops.gumbel_rao`) or `"reinmax"`
+            (a second-order gradient, best near temperature 1;
+            `keras_gumbel.ops.reinmax`). The forward sample is the same law.
+        num_draws: Conditional draws for `"gumbel_rao"`.
         **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -60,3 +71,41 @@ class StraightThroughGumbel(BaseGumbelLayer):
     """
 
     _hard = True
+
+    def __init__(
+        self,
+        temperature=1.0,
+        axis=-1,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        gradient_estimator="straight_through",
+        num_draws=10,
+        **kwargs,
+    ):
+        super().__init__(
+            temperature=temperature,
+            axis=axis,
+            sample_at_inference=sample_at_inference,
+            trainable_temperature=trainable_temperature,
+            seed=seed,
+            **kwargs,
+        )
+        if gradient_estimator not in GRADIENT_ESTIMATORS:
+            raise ValueError(
+                _validation.invalid("gradient_estimator", f"one of {GRADIENT_ESTIMATORS}", gradient_estimator)
+            )
+        self.gradient_estimator = gradient_estimator
+        self.num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
+
+    def _draw(self, inputs, temperature, axis, add_noise):
+        if add_noise and self.gradient_estimator == "gumbel_rao":
+            return gumbel_ops.gumbel_rao(inputs, temperature, self.num_draws, axis=axis, seed=self.seed_generator)
+        if add_noise and self.gradient_estimator == "reinmax":
+            return gumbel_ops.reinmax(inputs, temperature, axis=axis, seed=self.seed_generator)
+        return super()._draw(inputs, temperature, axis, add_noise)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"gradient_estimator": self.gradient_estimator, "num_draws": self.num_draws})
+        return config
