@@ -127,3 +127,37 @@ def test_tensorflow_only_parts_say_so():
         keras_gumbel.GumbelSoftmax().distribution(LOGITS)
     with pytest.raises(RuntimeError, match="TensorFlow backend"):
         keras_gumbel.make_train_step(keras.layers.Dense(2), lambda x, a: a, keras.optimizers.Adam())
+
+
+def test_relaxed_bernoulli_and_top_k_everywhere():
+    layer = keras_gumbel.RelaxedBernoulli(straight_through=True, seed=8)
+    samples = to_numpy(layer(np.zeros((20_000, 2), "float32"), training=True))
+    assert set(np.unique(samples)) == {0.0, 1.0}
+    assert abs(samples.mean() - 0.5) < 5 * np.sqrt(0.25 / samples.size)
+    k_hot = to_numpy(keras_gumbel.ops.relaxed_top_k(np.tile(LOGITS, (16, 1)), 2, hard=True, seed=9))
+    np.testing.assert_array_equal(k_hot.sum(-1), 2.0)
+    indices = to_numpy(keras_gumbel.ops.gumbel_top_k(np.tile(LOGITS, (16, 1)), 3, seed=9))
+    assert all(len(set(row)) == 3 for row in indices.tolist())
+
+
+@pytest.mark.parametrize("sampler", ["gumbel_rao", "reinmax"])
+def test_lower_variance_straight_through_gradients_everywhere(sampler):
+    weights = np.arange(4.0, dtype="float32")
+
+    def objective(x):
+        sample = getattr(keras_gumbel.ops, sampler)(x, seed=10)
+        return keras.ops.sum(keras.ops.multiply(sample, weights))
+
+    logits = np.tile(LOGITS, (32, 1))
+    values = gradient(objective, logits)
+    assert np.isfinite(values).all() and np.abs(values).sum() > 0
+
+
+def test_gumbel_attention_everywhere():
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=11)
+    rng = np.random.default_rng(5)
+    query, keys = rng.normal(size=(4, 8)).astype("float32"), rng.normal(size=(4, 6, 8)).astype("float32")
+    out, weights = layer(query, keys, return_attention_weights=True)
+    scores = np.einsum("bd,bnd->bn", query, keys)
+    np.testing.assert_array_equal(to_numpy(weights), np.eye(6)[scores.argmax(-1)])
+    np.testing.assert_allclose(to_numpy(out), keys[np.arange(4), scores.argmax(-1)], rtol=1e-5)

@@ -77,3 +77,9 @@ def test_temperature_figure_runs(tmp_path):
 def test_estimator_quality_benchmark_prints_its_table(tmp_path):
     stdout = run("benchmarks/estimator_quality.py", "--estimates", "200", "--output", str(tmp_path / "q.png"))
     assert "| reinforce_leave_one_out |" in stdout and (tmp_path / "q.png").exists()
+
+
+@pytest.mark.slow
+def test_hard_attention_experiment_runs(tmp_path):
+    stdout = run("examples/hard_attention.py", "--epochs", "1", "--train", "500", "--output", str(tmp_path))
+    assert "| reinforce |" in stdout and (tmp_path / "results.json").exists()
