@@ -46,6 +46,8 @@ def test_categorical_vae_example_runs_each_estimator_on_digits(tmp_path):
             str(tmp_path),
         )
         assert f"{estimator}: test -ELBO" in stdout
+    stdout = run("examples/compare_vae_runs.py", "--runs", str(tmp_path), "--output", str(tmp_path / "curves.png"))
+    assert "| reinforce |" in stdout and (tmp_path / "curves.png").exists()
 
 
 @pytest.mark.slow
