@@ -68,8 +68,7 @@ def gumbel_noise(shape, seed=None, dtype="float32"):
     dtype = keras.backend.standardize_dtype(dtype)
     if dtype not in ("float32", "float64"):
         raise ValueError(_validation.invalid("dtype", '"float32" or "float64"', dtype))
-    uniform = _backend.uniform_positive(shape, seed=_validation.check_seed(seed), dtype=dtype)
-    return ops.negative(ops.log(ops.negative(ops.log(uniform))))
+    return ops.negative(_log_exponential(shape, _validation.check_seed(seed), dtype))
 
 
 def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
@@ -101,13 +100,11 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
         - [Jang et al., 2017](https://arxiv.org/abs/1611.01144)
         - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712)
     """
-    if isinstance(temperature, (int, float)):
-        temperature = _validation.check_positive_finite("temperature", temperature)
+    temperature = _check_temperature(temperature)
     _validation.check_bool("hard", hard)
-    axis = _validation.check_int("axis", axis)
     seed = _validation.check_seed(seed)
     logits = ops.convert_to_tensor(logits)
-    axis = _validation.check_axis(axis, len(logits.shape))
+    axis = _validation.check_axis(_validation.check_int("axis", axis), len(logits.shape))
     return sample(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
 
 
@@ -141,27 +138,17 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
         - [Paulus, Maddison, Krause, 2021. Rao-Blackwellizing the Straight-Through Gumbel-Softmax
           Gradient Estimator](https://arxiv.org/abs/2010.04838)
     """
-    if isinstance(temperature, (int, float)):
-        temperature = _validation.check_positive_finite("temperature", temperature)
+    temperature = _check_temperature(temperature)
     num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
-    axis = _validation.check_int("axis", axis)
     seed = _validation.check_seed(seed)
     if isinstance(seed, int):
         # Two draws follow; one integer seed for both would correlate them.
         seed = keras.random.SeedGenerator(seed)
-    logits = ops.convert_to_tensor(logits)
-    axis = _validation.check_axis(axis, len(logits.shape))
-    out_dtype = keras.backend.standardize_dtype(logits.dtype)
-    dtype = compute_dtype_for(out_dtype)
-    logits = ops.cast(logits, dtype)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
-    uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
-    chosen = ops.stop_gradient(
-        _straight_through_one_hot(ops.subtract(logits, ops.log(ops.negative(ops.log(uniform)))), axis)
-    )
-    # Conditional draws, [num_draws, *shape]: E ~ Exp(1) as -log(u), u on [tiny, 1).
-    draws_shape = (num_draws, *ops.shape(logits))
-    log_exponential = ops.log(ops.negative(ops.log(_backend.uniform_positive(draws_shape, seed=seed, dtype=dtype))))
+    logits, axis, out_dtype = _prepare(logits, axis)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, seed), axis))
+    # Conditional draws, [num_draws, *shape].
+    log_exponential = _log_exponential((num_draws, *ops.shape(logits)), seed, logits.dtype)
     log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
     log_exponential_chosen = ops.sum(ops.multiply(log_exponential, chosen), axis=axis + 1, keepdims=True)
     top = ops.subtract(log_normalizer, log_exponential_chosen)
@@ -204,23 +191,10 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
         - [Liu et al., 2023. Bridging Discrete and Backpropagation: Straight-Through and
           Beyond](https://arxiv.org/abs/2304.08612)
     """
-    if isinstance(temperature, (int, float)):
-        temperature = _validation.check_positive_finite("temperature", temperature)
-    axis = _validation.check_int("axis", axis)
-    logits = ops.convert_to_tensor(logits)
-    axis = _validation.check_axis(axis, len(logits.shape))
-    out_dtype = keras.backend.standardize_dtype(logits.dtype)
-    dtype = compute_dtype_for(out_dtype)
-    logits = ops.cast(logits, dtype)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
-    uniform = _backend.uniform_positive(ops.shape(logits), seed=_validation.check_seed(seed), dtype=dtype)
-    noisy = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
-    chosen = ops.stop_gradient(_straight_through_one_hot(noisy, axis))
-
-    def jacobian_product(probabilities, upstream):
-        return ops.multiply(
-            probabilities, ops.subtract(upstream, ops.sum(ops.multiply(upstream, probabilities), axis, keepdims=True))
-        )
+    temperature = _check_temperature(temperature)
+    logits, axis, out_dtype = _prepare(logits, axis)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, _validation.check_seed(seed)), axis))
 
     @ops.custom_gradient
     def forward(logits):
@@ -231,8 +205,8 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
                 0.5, ops.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
             )
             gradient = ops.subtract(
-                ops.multiply(2.0, jacobian_product(shifted, upstream)),
-                ops.multiply(0.5, jacobian_product(first, upstream)),
+                ops.multiply(2.0, _softmax_jvp(shifted, upstream, axis)),
+                ops.multiply(0.5, _softmax_jvp(first, upstream, axis)),
             )
             return ops.subtract(gradient, ops.mean(gradient, axis=axis, keepdims=True))
 
@@ -261,10 +235,7 @@ def gumbel_top_k(logits, k, seed=None):
         - [Kool, van Hoof, Welling, 2019. Stochastic Beams and Where to Find Them](https://arxiv.org/abs/1903.06059)
     """
     logits, k = _top_k_arguments(logits, k)
-    seed = _validation.check_seed(seed)
-    perturbed = ops.subtract(
-        logits, ops.log(ops.negative(ops.log(_backend.uniform_positive(ops.shape(logits), seed, logits.dtype))))
-    )
+    perturbed = _perturb(logits, _validation.check_seed(seed))
     return ops.cast(ops.top_k(perturbed, k, sorted=True)[1], "int32")
 
 
@@ -297,15 +268,12 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     Reference:
         - [Xie, Ermon, 2019. Reparameterizable Subset Sampling via Continuous Relaxations](https://arxiv.org/abs/1901.10517)
     """
-    if isinstance(temperature, (int, float)):
-        temperature = _validation.check_positive_finite("temperature", temperature)
+    temperature = _check_temperature(temperature)
     _validation.check_bool("hard", hard)
     out_dtype = keras.backend.standardize_dtype(ops.convert_to_tensor(logits).dtype)
     logits, k = _top_k_arguments(logits, k)
-    seed = _validation.check_seed(seed)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
-    perturbed = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+    perturbed = _perturb(logits, _validation.check_seed(seed))
     taken = ops.zeros_like(perturbed)
     weights = perturbed
     for _ in range(k):
@@ -321,8 +289,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
 
 
 def _top_k_arguments(logits, k):
-    logits = ops.convert_to_tensor(logits)
-    logits = ops.cast(logits, compute_dtype_for(logits.dtype))
+    logits, _, _ = _prepare(logits)
     num_classes = logits.shape[-1]
     k = _validation.check_int("k", k, minimum=1)
     if num_classes is not None and k > num_classes:
@@ -351,8 +318,7 @@ def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
     Reference:
         - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712), section 3.3.
     """
-    if isinstance(temperature, (int, float)):
-        temperature = _validation.check_positive_finite("temperature", temperature)
+    temperature = _check_temperature(temperature)
     _validation.check_bool("hard", hard)
     logits = ops.convert_to_tensor(logits)
     return sample_bernoulli(logits, temperature, hard, _validation.check_seed(seed), add_noise=True)
@@ -390,6 +356,40 @@ def _straight_through_step(scaled):
     return forward(scaled)
 
 
+def _check_temperature(temperature):
+    """Checks a Python temperature; tensors and variables pass unchecked (the caller keeps them positive)."""
+    if isinstance(temperature, (int, float)):
+        return _validation.check_positive_finite("temperature", temperature)
+    return temperature
+
+
+def _prepare(logits, axis=None):
+    """Logits as a tensor in their compute dtype, with their dtype and the normalised axis."""
+    logits = ops.convert_to_tensor(logits)
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    logits = ops.cast(logits, compute_dtype_for(out_dtype))
+    if axis is not None:
+        axis = _validation.check_axis(_validation.check_int("axis", axis), len(logits.shape))
+    return logits, axis, out_dtype
+
+
+def _log_exponential(shape, seed, dtype):
+    """log(E) for E ~ Exp(1) drawn as -log(u), u on [tiny, 1): always finite; -log(E) is Gumbel(0, 1)."""
+    return ops.log(ops.negative(ops.log(_backend.uniform_positive(shape, seed=seed, dtype=dtype))))
+
+
+def _perturb(logits, seed):
+    """logits + g, g ~ Gumbel(0, 1), written as one subtraction."""
+    return ops.subtract(logits, _log_exponential(ops.shape(logits), seed, logits.dtype))
+
+
+def _softmax_jvp(probabilities, upstream, axis):
+    """The softmax Jacobian `diag(p) - p p^T` applied to `upstream`: p * (dy - <dy, p>)."""
+    return ops.multiply(
+        probabilities, ops.subtract(upstream, ops.sum(ops.multiply(upstream, probabilities), axis=axis, keepdims=True))
+    )
+
+
 def compute_dtype_for(dtype):
     """The dtype the noise and softmax are computed in for logits of `dtype`.
 
@@ -423,9 +423,7 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
     logits = ops.cast(logits, dtype)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
     if add_noise:
-        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
-        # logits + g with g = -log(-log(u)), written as one subtraction.
-        logits = ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+        logits = _perturb(logits, seed)
     scaled = ops.multiply(logits, inverse_temperature)
     if hard:
         result = _straight_through_one_hot(scaled, axis)
@@ -487,9 +485,7 @@ def _straight_through_one_hot(scaled, axis):
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            y = _backend.softmax(scaled, axis)
-            # The Jacobian-vector product of softmax: y * (dy - <dy, y>).
-            return ops.multiply(y, ops.subtract(upstream, ops.sum(ops.multiply(upstream, y), axis=axis, keepdims=True)))
+            return _softmax_jvp(_backend.softmax(scaled, axis), upstream, axis)
 
         return hard, grad
 
