@@ -22,20 +22,6 @@ class MinValue(keras.constraints.Constraint):
     def __call__(self, w):
         return ops.maximum(w, ops.cast(self.min_value, w.dtype))
 
-    # Keras does not save SeedGenerator state; these two keep it in the
-    # weights file so that a reloaded model continues the same noise stream.
-    _SEED_STATE_KEY = "seed_generator_state"
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        if self._SEED_STATE_KEY in keys:
-            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
-        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})
-
     def get_config(self):
         return {"min_value": self.min_value}
 
