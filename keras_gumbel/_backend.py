@@ -172,7 +172,7 @@ def _tf_xla_uniform(shape, key, counter, dtype):
     Under `jit_compile=True` on the CPU, XLA's lowering of
     `StatelessRandomUniformV2` runs 50-70x slower than graph mode; its
     `RngBitGenerator` instruction with the same Philox key (and a zero
-    counter) runs faster than graph mode. Returns None (use the stateless kernel)
+    counter) runs about as fast as graph mode. Returns None (use the stateless kernel)
     if TensorFlow's XLA bindings cannot be imported.
     """
     import tensorflow as tf
