@@ -229,7 +229,7 @@ def _as_distribution(policy_output, distribution):
     return result
 
 
-def _flatten_samples(tensor, num_samples):
+def _flatten_samples(tensor):
     """[S, B, ...] -> [S * B, ...]."""
     shape = ops.shape(tensor)
     return ops.reshape(tensor, (-1, *shape[2:]))
@@ -241,7 +241,7 @@ def _repeat_inputs(structure, num_samples):
     def repeat(tensor):
         tensor = ops.convert_to_tensor(tensor)
         tiled = ops.repeat(ops.expand_dims(tensor, 0), num_samples, axis=0)
-        return _flatten_samples(tiled, num_samples)
+        return _flatten_samples(tiled)
 
     return keras.tree.map_structure(repeat, structure)
 
@@ -305,7 +305,7 @@ class _Objective:
 
         sample_batch_shape = tf.shape(actions)[:2]
         flat_inputs = _repeat_inputs(inputs, num_samples)
-        flat_actions = _flatten_samples(actions, num_samples)
+        flat_actions = _flatten_samples(actions)
         if targets is None:
             rewards = self.reward_fn(flat_inputs, flat_actions)
         else:
