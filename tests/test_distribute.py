@@ -4,6 +4,7 @@ Each check runs in fresh processes (logical devices and TF_CONFIG must be set be
 """
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -16,22 +17,21 @@ HERE = Path(__file__).resolve().parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(HERE.parent))
 
 
+def run_check(script):
+    """Runs a check script in a fresh process; returns the JSON line it printed last."""
+    result = subprocess.run([sys.executable, str(HERE / script)], env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus():
-    result = subprocess.run(
-        [sys.executable, str(HERE / "distributed_mirrored_check.py")],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = run_check("distributed_mirrored_check.py")
     assert measured["replicas"] == 2
     # The quirk, and its fix: each replica of our layers draws its own noise.
     assert measured["plain_keras_replicas_equal"]
     assert measured["gumbel_softmax_replicas_differ"] and measured["straight_through_replicas_differ"]
-    assert all(loss == loss for loss in measured["fit_losses"])  # finite, not NaN
+    assert all(math.isfinite(loss) for loss in measured["fit_losses"])
     assert measured["fit_temperatures"] == pytest.approx(measured["expected_temperatures"], rel=1e-6)
     assert measured["reinforce_greedy_reward"] == 1.0
 
@@ -70,15 +70,7 @@ def test_multi_worker_custom_loop_with_two_local_workers(tmp_path):
 @pytest.mark.slow
 def test_keras_data_parallel_on_jax_with_two_cpu_devices():
     pytest.importorskip("jax")
-    result = subprocess.run(
-        [sys.executable, str(HERE / "distributed_jax_data_parallel_check.py")],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = run_check("distributed_jax_data_parallel_check.py")
     assert measured["devices"] == 2
     assert measured["halves_differ"]
     assert measured["losses"][1] < measured["losses"][0]
