@@ -234,7 +234,7 @@ def gumbel_top_k(logits, k, seed=None):
     Reference:
         - [Kool, van Hoof, Welling, 2019. Stochastic Beams and Where to Find Them](https://arxiv.org/abs/1903.06059)
     """
-    logits, k = _top_k_arguments(logits, k)
+    logits, k, _ = _top_k_arguments(logits, k)
     perturbed = _perturb(logits, _validation.check_seed(seed))
     return ops.cast(ops.top_k(perturbed, k, sorted=True)[1], "int32")
 
@@ -270,8 +270,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     """
     temperature = _check_temperature(temperature)
     _validation.check_bool("hard", hard)
-    out_dtype = keras.backend.standardize_dtype(ops.convert_to_tensor(logits).dtype)
-    logits, k = _top_k_arguments(logits, k)
+    logits, k, out_dtype = _top_k_arguments(logits, k)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
     perturbed = _perturb(logits, _validation.check_seed(seed))
     taken = ops.zeros_like(perturbed)
@@ -289,12 +288,12 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
 
 
 def _top_k_arguments(logits, k):
-    logits, _, _ = _prepare(logits)
+    logits, _, out_dtype = _prepare(logits)
     num_classes = logits.shape[-1]
     k = _validation.check_int("k", k, minimum=1)
     if num_classes is not None and k > num_classes:
         raise ValueError(_validation.invalid("k", f"at most the number of categories ({num_classes})", k))
-    return logits, k
+    return logits, k, out_dtype
 
 
 def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
@@ -326,14 +325,12 @@ def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
 
 def sample_bernoulli(logits, temperature, hard, seed, add_noise):
     """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked)."""
-    out_dtype = keras.backend.standardize_dtype(logits.dtype)
-    dtype = compute_dtype_for(out_dtype)
-    logits = ops.cast(logits, dtype)
+    logits, _, out_dtype = _prepare(logits)
     if add_noise:
-        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=dtype)
+        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
         # u < 1 in floating point, so log(1 - u) is finite too.
         logits = ops.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
-    scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, dtype)))
+    scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
     result = _straight_through_step(scaled) if hard else ops.sigmoid(scaled)
     return ops.cast(result, out_dtype)
 
@@ -418,10 +415,8 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
         add_noise: If `False`, no noise is added: the result is
             `softmax(logits / temperature)` or `one_hot(argmax(logits))`.
     """
-    out_dtype = keras.backend.standardize_dtype(logits.dtype)
-    dtype = compute_dtype_for(out_dtype)
-    logits = ops.cast(logits, dtype)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, dtype))
+    logits, _, out_dtype = _prepare(logits)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
     if add_noise:
         logits = _perturb(logits, seed)
     scaled = ops.multiply(logits, inverse_temperature)
