@@ -178,6 +178,9 @@ def _require_tensorflow(what):
         )
 
 
+_BASELINES = "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model"
+
+
 def _resolve_baseline(baseline, num_samples):
     """Returns (kind, object): kind is None, 'leave_one_out', 'moving_average' or 'learned'."""
     if baseline is None:
@@ -193,22 +196,12 @@ def _resolve_baseline(baseline, num_samples):
             return "leave_one_out", None
         if baseline == "moving_average":
             return "moving_average", MovingAverageBaseline()
-        raise ValueError(
-            _validation.invalid(
-                "baseline",
-                "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model",
-                baseline,
-            )
-        )
+        raise ValueError(_validation.invalid("baseline", _BASELINES, baseline))
     if isinstance(baseline, MovingAverageBaseline):
         return "moving_average", baseline
     if isinstance(baseline, keras.layers.Layer):
         return "learned", baseline
-    raise TypeError(
-        _validation.invalid(
-            "baseline", "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model", baseline
-        )
-    )
+    raise TypeError(_validation.invalid("baseline", _BASELINES, baseline))
 
 
 def _as_distribution(policy_output, distribution):
@@ -265,7 +258,7 @@ class _Objective:
         self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
 
     def __call__(self, inputs, targets=None, training=True):
-        """Returns (total loss, metrics dict) for one batch."""
+        """Returns (total loss, metrics dict, the policy's distribution) for one batch."""
         import tensorflow as tf
 
         distribution = _as_distribution(self.policy(inputs, training=training), self.distribution)
@@ -297,7 +290,28 @@ class _Objective:
             entropy = tf.reduce_mean(distribution.entropy())
             metrics["entropy"] = entropy
             total = total - self.entropy_weight * entropy
-        return total, metrics
+        return total, metrics, distribution
+
+    def apply_gradients(self, optimizer, inputs, targets, extra_losses=None):
+        """One update of the policy (and a learned baseline); returns the metrics.
+
+        `extra_losses`, if given, is called inside the tape (so that regularisation
+        losses, computed when read, get their gradient) and returns a list of losses.
+        """
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            total, metrics, _ = self(inputs, targets, training=True)
+            losses = list(extra_losses()) if extra_losses is not None else []
+            if losses:
+                total = total + tf.add_n(losses)
+            # Optimizers sum gradients over tf.distribute replicas: average them instead.
+            total = total / _backend.replicas_in_sync()
+        variables = self.trainable_variables()
+        gradients = tape.gradient(total, variables)
+        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
+        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+        return metrics
 
     def rewards(self, inputs, targets, actions, num_samples):
         """Calls `reward_fn` once on all samples; returns rewards of shape [S, B]."""
@@ -385,15 +399,7 @@ def make_train_step(
 
     @tf.function(jit_compile=jit_compile)
     def step(inputs, targets=None):
-        with tf.GradientTape() as tape:
-            total, metrics = objective(inputs, targets, training=True)
-            # Optimizers sum gradients over tf.distribute replicas: average them instead.
-            total = total / _backend.replicas_in_sync()
-        variables = objective.trainable_variables()
-        gradients = tape.gradient(total, variables)
-        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
-        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
-        return metrics
+        return objective.apply_gradients(optimizer, inputs, targets)
 
     step.baseline = objective.baseline
     step.objective = objective
@@ -483,27 +489,14 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
         return list(self._trackers.values())
 
     def train_step(self, data):
-        import tensorflow as tf
-
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            total, metrics = self._objective(inputs, targets, training=True)
-            if self.losses:
-                total = total + tf.add_n(self.losses)
-            # Optimizers sum gradients over tf.distribute replicas: average them instead.
-            total = total / _backend.replicas_in_sync()
-        variables = self._objective.trainable_variables()
-        gradients = tape.gradient(total, variables)
-        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
-        self.optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
-        return self._track(metrics)
+        return self._track(self._objective.apply_gradients(self.optimizer, inputs, targets, lambda: self.losses))
 
     def test_step(self, data):
         import tensorflow as tf
 
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        _, metrics = self._objective(inputs, targets, training=False)
-        distribution = _as_distribution(self.policy(inputs, training=False), self._objective.distribution)
+        _, metrics, distribution = self._objective(inputs, targets, training=False)
         try:
             mode = distribution.mode()
         except NotImplementedError:
