@@ -12,10 +12,16 @@ Compared on each shape, in TensorFlow graph mode (`tf.function`) and under XLA
 
 Each step draws a sample, takes `sum(sample * weights)` and its gradient with
 respect to the logits. Timing: after warm-up, the contenders are timed in
-interleaved rounds (so that drift in machine load hits all alike); the table
-shows the median milliseconds per step and the ratio of ours to the fastest
-alternative of the same kind (relaxed vs relaxed, straight-through vs
-straight-through) in the same mode.
+rounds; each round runs every contender once, in a shuffled order, for a fixed
+number of steps. A contender's time is its median milliseconds per step over
+the rounds. Ours is compared with the alternative of the same kind (relaxed vs
+relaxed, straight-through vs straight-through) and mode class (graph mode vs
+every non-XLA alternative, XLA vs XLA) that has the lowest median: the ratio
+is taken round by round (ours and it ran seconds apart, so drift in the
+machine's load cancels) and the table shows the median of those paired ratios
+with a distribution-free 95% confidence interval (order statistics of the
+binomial). Single rounds on a shared 2-core machine move by +-5%; the paired
+ratio's interval is what says whether a difference is real.
 
 Usage:
     python benchmarks/speed.py                 # the three standard shapes
@@ -23,7 +29,9 @@ Usage:
 """
 
 import argparse
+import math
 import os
+import random
 import statistics
 import time
 
@@ -111,8 +119,8 @@ def contenders(shape, modes):
     yield "straight-through", "PyTorch F.gumbel_softmax", "eager", make_torch_step(shape, hard=True)
 
 
-def time_all(steps, rounds, min_seconds):
-    """Median seconds per step for each step function, timed in interleaved rounds."""
+def time_rounds(steps, rounds, min_seconds, seed=0):
+    """Milliseconds per step of each step function in each round (a list per step)."""
     repeats = []
     for step in steps:
         for _ in range(3):
@@ -122,60 +130,87 @@ def time_all(steps, rounds, min_seconds):
             step()
             count += 1
         repeats.append(max(1, count))
+    order = list(range(len(steps)))
+    shuffle = random.Random(seed).shuffle
     samples = [[] for _ in steps]
     for _ in range(rounds):
-        for index, step in enumerate(steps):
+        shuffle(order)
+        for index in order:
             start = time.perf_counter()
             for _ in range(repeats[index]):
-                step()
-            samples[index].append((time.perf_counter() - start) / repeats[index])
-    return [statistics.median(s) for s in samples]
+                steps[index]()
+            samples[index].append((time.perf_counter() - start) / repeats[index] * 1e3)
+    return samples
+
+
+def median_interval(values, confidence=0.95):
+    """The median of `values` and a distribution-free confidence interval for it.
+
+    The interval is [x_(k), x_(n+1-k)] of the sorted values, with the largest
+    k such that P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2.
+    """
+    values = sorted(values)
+    n = len(values)
+    k, tail = 0, 0.0
+    while k < n and tail + math.comb(n, k) / 2**n <= (1 - confidence) / 2:
+        tail += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:  # too few rounds for this confidence: the full range
+        return statistics.median(values), values[0], values[-1]
+    return statistics.median(values), values[k - 1], values[n - k]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few rounds (smoke test)")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--min-seconds", type=float, default=0.2, help="time per round and contender")
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--min-seconds", type=float, default=0.1, help="time per round and contender")
     parser.add_argument("--no-xla", action="store_true")
     args = parser.parse_args()
     shapes = [(8, 4, 5), (16, 50)] if args.quick else SHAPES
-    rounds = 2 if args.quick else args.rounds
+    rounds = 3 if args.quick else args.rounds
     min_seconds = 0.01 if args.quick else args.min_seconds
     modes = ["graph"] if args.no_xla else ["graph", "XLA"]
 
     print(
         f"TF {tf.__version__}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
-        f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; median of {rounds} interleaved rounds"
+        f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; {rounds} rounds, contenders shuffled in each"
     )
     header = (
         f"| {'shape':<15} | {'kind':<16} | {'implementation':<34} | {'mode':<5} "
-        f"| {'ms/step':>8} | {'ours / fastest other':>20} |"
+        f"| {'ms/step':>8} | {'ours / fastest other, paired':>28} | {'95% interval':>12} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     worst = {}
     for shape in shapes:
         rows = list(contenders(shape, modes))
-        times = time_all([row[3] for row in rows], rounds, min_seconds)
-        results = [(kind, name, mode, t) for (kind, name, mode, _), t in zip(rows, times)]
-        for kind, name, mode, seconds in results:
-            ratio = ""
+        samples = time_rounds([row[3] for row in rows], rounds, min_seconds)
+        medians = [statistics.median(s) for s in samples]
+        for index, (kind, name, mode, _) in enumerate(rows):
+            ratio = interval = ""
             if name.startswith("keras_gumbel"):
                 # Graph mode is compared with every non-XLA alternative (PyTorch's eager
                 # included); XLA with the other XLA ones.
                 others = [
-                    t
-                    for k, n, m, t in results
+                    other
+                    for other, (k, n, m, _) in enumerate(rows)
                     if k == kind and not n.startswith("keras_gumbel") and (m == "XLA") == (mode == "XLA")
                 ]
-                value = seconds / min(others)
-                ratio = f"{value:.2f}"
-                worst[(kind, mode)] = max(worst.get((kind, mode), 0.0), value)
-            print(f"| {str(shape):<15} | {kind:<16} | {name:<34} | {mode:<5} | {seconds * 1e3:8.3f} | {ratio:>20} |")
+                fastest = min(others, key=lambda other: medians[other])
+                paired = [ours / theirs for ours, theirs in zip(samples[index], samples[fastest])]
+                value, low, high = median_interval(paired)
+                ratio = f"{value:.3f} (vs {rows[fastest][1].split()[0]})"
+                interval = f"{low:.2f}-{high:.2f}"
+                previous = worst.get((kind, mode), (0.0, 0.0))
+                worst[(kind, mode)] = max(previous, (value, high))
+            print(
+                f"| {str(shape):<15} | {kind:<16} | {name:<34} | {mode:<5} | {medians[index]:8.3f} "
+                f"| {ratio:>28} | {interval:>12} |"
+            )
     print()
-    for (kind, mode), value in sorted(worst.items()):
-        print(f"worst ratio, {kind}, {mode}: {value:.2f}")
+    for (kind, mode), (value, high) in sorted(worst.items()):
+        print(f"worst ratio, {kind}, {mode}: {value:.3f} (upper end of its 95% interval {high:.2f})")
 
 
 if __name__ == "__main__":
