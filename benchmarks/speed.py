@@ -26,6 +26,7 @@ ratio's interval is what says whether a difference is real.
 Usage:
     python benchmarks/speed.py                 # the three standard shapes
     python benchmarks/speed.py --quick         # a seconds-long smoke run
+    python benchmarks/speed.py --kernels       # also: what one graph-mode step is made of
 """
 
 import argparse
@@ -160,12 +161,69 @@ def median_interval(values, confidence=0.95):
     return statistics.median(values), values[k - 1], values[n - k]
 
 
+def kernel_steps(shape):
+    """(name, step) pairs timing the kernels every graph-mode Gumbel-Softmax step runs, one at a time."""
+    x = tf.Variable(tf.random.normal(shape, seed=3))
+    weights = tf.random.normal(shape, seed=4)
+    seed = tf.Variable([1, 2])
+
+    @tf.function
+    def empty():
+        return tf.constant(0.0)
+
+    @tf.function
+    def uniform():
+        key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
+        return tf.raw_ops.StatelessRandomUniformV2(shape=shape, key=key, counter=counter, alg=3, dtype=tf.float32)
+
+    @tf.function
+    def log():
+        return tf.math.log(x)
+
+    @tf.function
+    def multiply():
+        return x * 2.0
+
+    @tf.function
+    def softmax_forward_backward():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(keras_gumbel._backend.softmax(x, axis=-1) * weights)
+        return tape.gradient(loss, x)
+
+    return [
+        ("an empty tf.function call", empty),
+        ("uniform draw (Philox kernel)", uniform),
+        ("one log", log),
+        ("one multiply (a memory pass)", multiply),
+        ("softmax forward + backward (and the loss)", softmax_forward_backward),
+    ]
+
+
+def print_kernels(shapes, rounds, min_seconds):
+    """Times the kernels of one step next to the whole step of `GumbelSoftmax`."""
+    print()
+    print("What one graph-mode step is made of (ms; the same kernels in every TensorFlow implementation):")
+    print(f"| {'shape':<15} | {'kernel':<42} | {'ms':>7} | {'minus the call':>14} |")
+    print(f"|{'-' * 17}|{'-' * 44}|{'-' * 9}|{'-' * 16}|")
+    for shape in shapes:
+        layer = keras_gumbel.GumbelSoftmax(temperature=TEMPERATURE, seed=0)
+        steps = kernel_steps(shape) + [
+            ("whole GumbelSoftmax step", make_tf_step(lambda x, layer=layer: layer(x, training=True), shape, False))
+        ]
+        samples = time_rounds([step for _, step in steps], rounds, min_seconds)
+        call = statistics.median(samples[0])
+        for (name, _), times in zip(steps, samples):
+            median = statistics.median(times)
+            print(f"| {str(shape):<15} | {name:<42} | {median:7.3f} | {median - call:14.3f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few rounds (smoke test)")
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--min-seconds", type=float, default=0.1, help="time per round and contender")
     parser.add_argument("--no-xla", action="store_true")
+    parser.add_argument("--kernels", action="store_true", help="also time the kernels one step is made of")
     args = parser.parse_args()
     shapes = [(8, 4, 5), (16, 50)] if args.quick else SHAPES
     rounds = 3 if args.quick else args.rounds
@@ -211,6 +269,8 @@ def main():
     print()
     for (kind, mode), (value, high) in sorted(worst.items()):
         print(f"worst ratio, {kind}, {mode}: {value:.3f} (upper end of its 95% interval {high:.2f})")
+    if args.kernels:
+        print_kernels(shapes, rounds, min_seconds)
 
 
 if __name__ == "__main__":

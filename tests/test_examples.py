@@ -52,8 +52,9 @@ def test_categorical_vae_example_runs_each_estimator_on_digits(tmp_path):
 
 @pytest.mark.slow
 def test_speed_benchmark_prints_its_table():
-    stdout = run("benchmarks/speed.py", "--quick")
+    stdout = run("benchmarks/speed.py", "--quick", "--kernels")
     assert "keras_gumbel.GumbelSoftmax" in stdout and "worst ratio" in stdout
+    assert "uniform draw (Philox kernel)" in stdout
 
 
 @pytest.mark.slow
