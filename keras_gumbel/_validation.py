@@ -12,8 +12,20 @@ def invalid(name, expected, value):
     return f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
 
 
+def _as_number(value):
+    """A NumPy scalar or 0-d array as a Python number; anything else unchanged."""
+    if hasattr(value, "ndim") and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        if type(value).__module__.startswith("numpy"):
+            return value.item()
+    return value
+
+
 def check_positive_finite(name, value):
-    """Returns `value` as a float after checking that it is a finite number > 0."""
+    """Returns `value` as a float after checking that it is a finite number > 0.
+
+    Python and NumPy numbers (and 0-d NumPy arrays) are accepted; bools are not.
+    """
+    value = _as_number(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(invalid(name, "a positive finite float", value))
     value = float(value)
@@ -22,7 +34,23 @@ def check_positive_finite(name, value):
     return value
 
 
+# Temperatures are held and applied in float32: outside this range they round to 0 or inf.
+_FLOAT32_TINY = 1.1754943508222875e-38
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_temperature(value, name="temperature"):
+    """A positive finite temperature that float32 can hold (about 1.2e-38 to 3.4e38)."""
+    value = check_positive_finite(name, value)
+    if not _FLOAT32_TINY <= value <= _FLOAT32_MAX:
+        raise ValueError(
+            invalid(name, f"a positive float between {_FLOAT32_TINY:.3g} and {_FLOAT32_MAX:.3g} (float32)", value)
+        )
+    return value
+
+
 def check_int(name, value, minimum=None):
+    value = _as_number(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(invalid(name, "an integer", value))
     value = int(value)
@@ -32,6 +60,7 @@ def check_int(name, value, minimum=None):
 
 
 def check_bool(name, value):
+    value = _as_number(value)
     if not isinstance(value, bool):
         raise TypeError(invalid(name, "a bool", value))
     return value
@@ -49,6 +78,9 @@ def check_seed(value):
 
     if value is None or isinstance(value, keras.random.SeedGenerator):
         return value
+    value = _as_number(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(invalid("seed", "None, an integer or a keras.random.SeedGenerator", value))
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(invalid("seed", "an integer that fits in 64 bits", value))
     return int(value)

@@ -92,7 +92,7 @@ def gradient_estimates(
         raise ValueError(_validation.invalid("estimator", f"one of {ESTIMATORS}", estimator))
     num_estimates = _validation.check_int("num_estimates", num_estimates, minimum=1)
     num_samples = _validation.check_int("num_samples", num_samples, minimum=2)
-    temperature = _validation.check_positive_finite("temperature", temperature)
+    temperature = _validation.check_temperature(temperature)
     logits = np.asarray(logits, dtype="float32")
     generator = keras.random.SeedGenerator(seed)
     copies = num_estimates * (num_samples if estimator == "reinforce_leave_one_out" else 1)

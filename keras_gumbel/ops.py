@@ -68,6 +68,10 @@ def gumbel_noise(shape, seed=None, dtype="float32"):
     dtype = keras.backend.standardize_dtype(dtype)
     if dtype not in ("float32", "float64"):
         raise ValueError(_validation.invalid("dtype", '"float32" or "float64"', dtype))
+    if isinstance(shape, (list, tuple)) and any(dim is None for dim in shape):
+        raise ValueError(
+            _validation.invalid("shape", "a fully defined shape (for dynamic sizes pass keras.ops.shape(x))", shape)
+        )
     return ops.negative(_log_exponential(shape, _validation.check_seed(seed), dtype))
 
 
@@ -141,14 +145,14 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     temperature = _check_temperature(temperature)
     num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
     seed = _validation.check_seed(seed)
-    if isinstance(seed, int):
-        # Two draws follow; one integer seed for both would correlate them.
-        seed = keras.random.SeedGenerator(seed)
+    # Two draws follow: an integer seed gives each its own (stateless) seed,
+    # since one seed for both would correlate them.
+    sample_seed, conditional_seed = (seed, _derived_seed(seed)) if isinstance(seed, int) else (seed, seed)
     logits, axis, out_dtype = _prepare(logits, axis)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, seed), axis))
+    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, sample_seed), axis))
     # Conditional draws, [num_draws, *shape].
-    log_exponential = _log_exponential((num_draws, *ops.shape(logits)), seed, logits.dtype)
+    log_exponential = _log_exponential((num_draws, *ops.shape(logits)), conditional_seed, logits.dtype)
     log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
     log_exponential_chosen = ops.sum(ops.multiply(log_exponential, chosen), axis=axis + 1, keepdims=True)
     top = ops.subtract(log_normalizer, log_exponential_chosen)
@@ -157,8 +161,11 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     )
     # The conditional noise g = z - logits is held fixed (as the straight-through
     # estimator holds its noise): the gradient is E[straight-through gradient | D].
-    noise = ops.stop_gradient(ops.subtract(ops.where(ops.cast(chosen, "bool"), top, others), logits))
-    perturbed = ops.add(logits, noise)
+    # Masked (-inf) categories stay -inf: their noise is 0, not -inf - (-inf) = NaN.
+    noise = ops.where(
+        ops.equal(logits, -math.inf), 0.0, ops.subtract(ops.where(ops.cast(chosen, "bool"), top, others), logits)
+    )
+    perturbed = ops.add(logits, ops.stop_gradient(noise))
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
     # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
     return ops.cast(ops.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
@@ -175,8 +182,10 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
 
         grad_logits = 2 J(p1) dy - J(p0) dy / 2,  centred over the categories.
 
-    The temperature only shapes the gradient; ReinMax's authors recommend
-    `temperature >= 1`.
+    The temperature only shapes the gradient formula; ReinMax's authors recommend
+    `temperature >= 1`. The formula is not the gradient of a function of the
+    temperature, so a temperature variable gets no gradient here (learn it
+    with `gumbel_softmax(..., hard=True)` or `gumbel_rao` instead).
 
     Args:
         logits: Floating tensor of logits.
@@ -221,7 +230,10 @@ def gumbel_top_k(logits, k, seed=None):
     The indices of the k largest `logits + g`, g ~ Gumbel(0, 1), in decreasing
     order, are distributed as k draws without replacement from
     `Categorical(softmax(logits))`, each draw renormalised over the categories
-    left (Kool et al., 2019). The category axis is the last one.
+    left (Kool et al., 2019). The category axis is the last one. Masked
+    (`-inf`) categories come after every unmasked one: a row with fewer than
+    k unmasked categories fills its last places with masked ones (check
+    against the mask if that can happen).
 
     Args:
         logits: Floating tensor [..., K].
@@ -289,6 +301,8 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
 
 def _top_k_arguments(logits, k):
     logits, _, out_dtype = _prepare(logits)
+    if len(logits.shape) == 0:
+        raise ValueError(_validation.invalid("logits", "a tensor of rank >= 1 (categories on the last axis)", logits))
     num_classes = logits.shape[-1]
     k = _validation.check_int("k", k, minimum=1)
     if num_classes is not None and k > num_classes:
@@ -354,10 +368,15 @@ def _straight_through_step(scaled):
 
 
 def _check_temperature(temperature):
-    """Checks a Python temperature; tensors and variables pass unchecked (the caller keeps them positive)."""
-    if isinstance(temperature, (int, float)):
-        return _validation.check_positive_finite("temperature", temperature)
-    return temperature
+    """Checks a number (Python or NumPy); tensors and variables pass unchecked (the caller keeps them positive)."""
+    if ops.is_tensor(temperature) or isinstance(temperature, keras.Variable) or _backend.is_variable(temperature):
+        return temperature
+    return _validation.check_temperature(temperature)
+
+
+def _derived_seed(seed):
+    """A second integer seed from `seed`, for a second independent stateless draw."""
+    return (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**63
 
 
 def _prepare(logits, axis=None):
@@ -453,6 +472,7 @@ def mask_logits(logits, mask, axis=-1):
     [[1.0, -inf, 3.0], [0.0, 0.0, 0.0]]
     """
     logits = ops.convert_to_tensor(logits)
+    compute_dtype_for(logits.dtype)  # a TypeError for integer logits (-inf has no integer value)
     mask = ops.cast(mask, "bool")
     any_valid = ops.any(mask, axis=axis, keepdims=True)
     masked = ops.where(mask, logits, ops.full_like(logits, -math.inf))

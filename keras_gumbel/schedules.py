@@ -90,9 +90,9 @@ class ExponentialDecay(TemperatureSchedule):
     """
 
     def __init__(self, initial=1.0, rate=1e-4, minimum=0.5, update_every=1):
-        self.initial = _validation.check_positive_finite("initial", initial)
+        self.initial = _validation.check_temperature(initial, "initial")
         self.rate = _check_non_negative("rate", rate)
-        self.minimum = _validation.check_positive_finite("minimum", minimum)
+        self.minimum = _validation.check_temperature(minimum, "minimum")
         self.update_every = _validation.check_int("update_every", update_every, minimum=1)
 
     def temperature_at(self, step, xp):
@@ -107,8 +107,8 @@ class _DecayToFinal(TemperatureSchedule):
     """Shared arguments of the schedules that go from `initial` to `final` in `decay_steps`."""
 
     def __init__(self, initial=1.0, final=0.5, decay_steps=10_000, update_every=1):
-        self.initial = _validation.check_positive_finite("initial", initial)
-        self.final = _validation.check_positive_finite("final", final)
+        self.initial = _validation.check_temperature(initial, "initial")
+        self.final = _validation.check_temperature(final, "final")
         self.decay_steps = _validation.check_int("decay_steps", decay_steps, minimum=1)
         self.update_every = _validation.check_int("update_every", update_every, minimum=1)
 
@@ -169,7 +169,7 @@ class Constant(TemperatureSchedule):
     """
 
     def __init__(self, temperature=1.0):
-        self.temperature = _validation.check_positive_finite("temperature", temperature)
+        self.temperature = _validation.check_temperature(temperature)
 
     def temperature_at(self, step, xp):
         return self.temperature if xp is _PythonMath else ops.full_like(step, self.temperature)

@@ -98,6 +98,39 @@ class TestGumbelRao:
         assert results[1]["mse"] > results[3]["mse"] > results[30]["mse"]
         assert results[30]["variance"] < 0.7 * results[1]["variance"]
 
+    def test_masked_categories_are_never_chosen_and_get_zero_gradient(self):
+        import tensorflow as tf
+
+        from keras_gumbel import ops as gumbel_ops
+
+        # A -inf logit used to make the whole row NaN (-inf - (-inf) in the conditional noise).
+        logits = tf.Variable(np.tile(np.array([[0.0, -np.inf, 1.0, 0.5]], "float32"), (2_000, 1)))
+        with tf.GradientTape() as tape:
+            sample = gumbel_ops.gumbel_rao(logits, num_draws=4, seed=keras.random.SeedGenerator(5))
+            loss = tf.reduce_sum(sample * VALUES)
+        sample, gradient = sample.numpy(), tape.gradient(loss, logits).numpy()
+        np.testing.assert_array_equal(sample.sum(-1), 1.0)
+        assert (sample[:, 1] == 0).all()
+        import scipy.stats
+        from helpers import softmax
+
+        valid = np.array([0.0, 1.0, 0.5])
+        assert scipy.stats.chisquare(sample[:, [0, 2, 3]].sum(0), softmax(valid) * 2_000).pvalue > 1e-3
+        assert np.isfinite(gradient).all() and (gradient[:, 1] == 0).all() and np.abs(gradient).sum() > 0
+
+    def test_an_integer_seed_works_in_tf_function_and_gives_the_same_draw(self):
+        import tensorflow as tf
+
+        from keras_gumbel import ops as gumbel_ops
+
+        logits = np.zeros((64, 5), "float32")
+        # It used to build a SeedGenerator (a variable) on every call, which tf.function refuses.
+        draw = tf.function(lambda x: gumbel_ops.gumbel_rao(x, seed=3))
+        first, second = draw(logits).numpy(), draw(logits).numpy()
+        np.testing.assert_array_equal(first, second)
+        np.testing.assert_array_equal(first, gumbel_ops.gumbel_rao(logits, seed=3).numpy())
+        assert len(np.unique(first.argmax(-1))) > 1
+
     def test_bad_num_draws(self):
         from keras_gumbel import ops as gumbel_ops
 
@@ -174,3 +207,12 @@ def test_straight_through_layer_selects_the_gradient_estimator(gradient_estimato
     np.testing.assert_array_equal(layer(LOGITS[None]).numpy(), np.eye(4)[[LOGITS.argmax()]])
     with pytest.raises(ValueError, match="gradient_estimator='rao'"):
         keras_gumbel.StraightThroughGumbel(gradient_estimator="rao")
+
+
+def test_reinmax_refuses_a_trainable_temperature():
+    import keras_gumbel
+
+    # Its gradient formula gives the temperature no gradient: the variable would silently never move.
+    with pytest.raises(ValueError, match="trainable_temperature=True"):
+        keras_gumbel.StraightThroughGumbel(gradient_estimator="reinmax", trainable_temperature=True)
+    keras_gumbel.StraightThroughGumbel(gradient_estimator="gumbel_rao", trainable_temperature=True)

@@ -75,3 +75,39 @@ def test_functional_model_config_and_errors():
     assert keras_gumbel.GumbelAttention.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="mode='hard'"):
         keras_gumbel.GumbelAttention(mode="hard")
+
+
+def test_keras_masks_of_keys_are_honoured_and_empty_sets_give_zeros():
+    tokens, query = keras.Input((3,), dtype="int32"), keras.Input((4,))
+    keys = keras.layers.Embedding(10, 4, mask_zero=True)(tokens)
+    for mode in ("gumbel_softmax", "straight_through", "softmax"):
+        out, weights = keras_gumbel.GumbelAttention(mode=mode, seed=7)(query, keys, return_attention_weights=True)
+        model = keras.Model([query, tokens], [out, weights])
+        ids = np.tile([[1, 2, 0], [0, 0, 0]], (64, 1))
+        for training in (False, True):
+            outputs = model([np.ones((128, 4), "float32"), ids], training=training)
+            out_value, weight_value = (to_numpy(t) for t in outputs)
+            # Padding (token 0) is never attended; a set of padding only gets zero weights and a zero output.
+            assert (weight_value[ids == 0] == 0).all(), mode
+            np.testing.assert_allclose(weight_value[0::2].sum(-1), 1.0, rtol=1e-5)
+            assert (weight_value[1::2] == 0).all() and (out_value[1::2] == 0).all()
+
+
+def test_empty_sets_keep_gradients_finite():
+    mask = np.ones((4, 6), bool)
+    mask[1] = False
+    query = tf.Variable(QUERY)
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=8)
+    with tf.GradientTape() as tape:
+        output = layer(query, KEYS, VALUES, mask=mask, training=True)
+        loss = tf.reduce_sum(output)
+    gradient = tape.gradient(loss, query).numpy()
+    assert (output.numpy()[1] == 0).all() and np.isfinite(output.numpy()).all()
+    assert np.isfinite(gradient).all() and (gradient[1] == 0).all()
+
+
+def test_unknown_feature_size_in_a_traced_function():
+    layer = keras_gumbel.GumbelAttention(mode="softmax", seed=9)
+    spec = [tf.TensorSpec([None, None]), tf.TensorSpec([None, None, None])]
+    attend = tf.function(lambda q, k: layer(q, k, return_attention_weights=True)[1], input_signature=spec)
+    np.testing.assert_allclose(attend(QUERY, KEYS).numpy(), softmax(SCORES), rtol=1e-5)

@@ -128,6 +128,29 @@ class TestBothLayers:
         single = keras.Model(inputs, sampled)
         np.testing.assert_allclose(to_numpy(model(tokens))[1], to_numpy(single(tokens))[1, 0], rtol=1e-5)
 
+    def test_keras_mask_over_the_category_axis_excludes_masked_categories(self, layer_class):
+        # Categories along time steps (axis=1): padding steps must never be chosen, as keras.layers.Softmax does.
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        scores = keras.layers.Embedding(10, 1, mask_zero=True, embeddings_initializer="ones")(inputs)
+        layer = layer_class(axis=1, seed=0)
+        model = keras.Model(inputs, layer(scores))
+        tokens = np.tile([[1, 2, 0, 0], [3, 0, 0, 0]], (500, 1))
+        for training in (True, False):
+            out = to_numpy(model(tokens, training=training))[..., 0]
+            assert (out[tokens == 0] == 0).all()
+            np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+        if layer_class is keras_gumbel.StraightThroughGumbel:
+            # Two equal logits on the first kind of row: both steps are drawn.
+            sampled = to_numpy(model(tokens, training=True))[0::2, :2, 0]
+            assert 0.4 < sampled[:, 0].mean() < 0.6  # p = 0.5, 500 draws: 4.5 standard errors
+
+    def test_config_keeps_a_learned_temperature_assigned_below_its_floor(self, layer_class):
+        layer = layer_class(temperature=0.5, trainable_temperature=True, seed=1)
+        layer.build((None, 3))
+        layer.temperature.assign(0.01)  # applied as the floor, 0.05
+        clone = layer_class.from_config(layer.get_config())
+        assert float(clone.temperature.numpy()) == pytest.approx(keras_gumbel.layers._base.MIN_LEARNED_TEMPERATURE)
+
     def test_masked_category_gets_zero_and_zero_gradient(self, layer_class):
         layer = layer_class(seed=0)
         logits = tf.Variable(np.tile([[0.0, -np.inf, 1.0]], (256, 1)).astype("float32"))

@@ -128,11 +128,34 @@ class TestGumbelSoftmax:
             ({"axis": 1.0}, TypeError, "axis=1.0"),
             ({"hard": "yes"}, TypeError, "hard='yes'"),
             ({"seed": "abc"}, TypeError, "seed='abc'"),
+            ({"seed": 2**63}, ValueError, "seed=9223372036854775808"),
+            # NumPy numbers are checked like Python ones; other types get a TypeError, not a TF trace.
+            ({"temperature": np.float32(0.0)}, ValueError, "temperature=0.0"),
+            ({"temperature": np.int64(-1)}, ValueError, "temperature=-1.0"),
+            ({"temperature": np.bool_(True)}, TypeError, "temperature=True"),
+            ({"temperature": "0.5"}, TypeError, "temperature='0.5'"),
+            ({"temperature": None}, TypeError, "temperature=None"),
+            # float32 holds the temperature: 1e-40 would round to 0 and 1e39 to inf.
+            ({"temperature": 1e-40}, ValueError, "temperature=1e-40"),
+            ({"temperature": 1e39}, ValueError, "temperature=1e\\+39"),
         ],
     )
     def test_bad_arguments_name_argument_and_value(self, kwargs, error, match):
         with pytest.raises(error, match=match):
             gumbel_ops.gumbel_softmax(np.zeros((2, 3), "float32"), **kwargs)
+
+    def test_numpy_numbers_and_tensors_are_accepted_as_arguments(self):
+        logits = np.log(np.array([[0.1, 0.2, 0.7]], "float32"))
+        expected = to_numpy(gumbel_ops.gumbel_softmax(logits, temperature=0.5, seed=3))
+        for temperature in (np.float32(0.5), np.array(0.5), keras.ops.convert_to_tensor(0.5), keras.Variable(0.5)):
+            sample = gumbel_ops.gumbel_softmax(logits, temperature=temperature, axis=np.int64(-1), seed=np.int64(3))
+            np.testing.assert_allclose(to_numpy(sample), expected, rtol=1e-6)
+
+    def test_mask_logits_rejects_integer_logits_and_noise_an_undefined_shape(self):
+        with pytest.raises(TypeError, match="int32"):
+            gumbel_ops.mask_logits(np.array([[1, 2]], "int32"), np.array([[True, False]]))
+        with pytest.raises(ValueError, match="shape=\\(2, None\\)"):
+            gumbel_ops.gumbel_noise((2, None))
 
     def test_integer_logits_raise_a_type_error(self):
         with pytest.raises(TypeError, match="floating-point logits.*int32"):

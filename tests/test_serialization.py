@@ -97,6 +97,11 @@ class TestDistributionBridge:
         expected = float(np.log(np.sum(np.array([0.2, 0.8]) * sample.numpy()[0])))
         assert float(distribution.log_prob(sample)[0]) == pytest.approx(expected, rel=1e-5)
 
+    def test_samples_have_the_dtype_of_the_logits(self):
+        logits = np.log([[0.2, 0.8]])  # float64
+        for layer in (keras_gumbel.GumbelSoftmax(), keras_gumbel.StraightThroughGumbel()):
+            assert layer.distribution(logits).sample().dtype == tf.float64
+
     def test_category_axis_is_moved_last(self):
         layer = keras_gumbel.GumbelSoftmax(axis=0)
         logits = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")

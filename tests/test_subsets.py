@@ -76,3 +76,9 @@ def test_hard_k_hot_inclusion_frequencies_and_gradient():
 def test_bad_k(k, error):
     with pytest.raises(error, match="k="):
         gumbel_ops.gumbel_top_k(LOGITS[None], k)
+
+
+def test_scalar_logits_get_a_clear_error():
+    for sampler in (gumbel_ops.gumbel_top_k, gumbel_ops.relaxed_top_k):
+        with pytest.raises(ValueError, match="rank >= 1"):
+            sampler(np.float32(1.0), 1)

@@ -46,7 +46,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        temperature = _validation.check_positive_finite("temperature", temperature)
+        temperature = _validation.check_temperature(temperature)
         self.axis = _validation.check_int("axis", axis)
         self.sample_at_inference = _validation.check_bool("sample_at_inference", sample_at_inference)
         self.trainable_temperature = _validation.check_bool("trainable_temperature", trainable_temperature)
@@ -89,9 +89,11 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
             return ops.maximum(self.temperature, MIN_LEARNED_TEMPERATURE)
         return self.temperature
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         inputs = ops.convert_to_tensor(inputs)
         axis = _validation.check_axis(self.axis, len(inputs.shape))
+        if mask is not None:
+            inputs = _mask_categories(inputs, mask, axis)
         add_noise = bool(training) or self.sample_at_inference
         return self._draw(inputs, self._current_temperature(), axis, add_noise)
 
@@ -122,7 +124,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         logits = ops.convert_to_tensor(logits)
         axis = _validation.check_axis(self.axis, len(logits.shape))
         if self._hard:
-            return distributions.one_hot_categorical(logits, axis=axis)
+            return distributions.one_hot_categorical(logits, axis=axis, dtype=logits.dtype)
         return distributions.relaxed_one_hot_categorical(logits, self._current_temperature(), axis=axis)
 
     # Keras does not save SeedGenerator state; these two keep it in the
@@ -143,8 +145,9 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                # The current value, so a clone keeps an annealed or learned temperature.
-                "temperature": float(ops.convert_to_numpy(self.temperature)),
+                # The current value (as applied: a learned one at or above its floor),
+                # so a clone keeps an annealed or learned temperature.
+                "temperature": float(ops.convert_to_numpy(self._current_temperature())),
                 "axis": self.axis,
                 "sample_at_inference": self.sample_at_inference,
                 "trainable_temperature": self.trainable_temperature,
@@ -152,3 +155,21 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
             }
         )
         return config
+
+
+def _mask_categories(inputs, mask, axis):
+    """Applies a Keras mask that covers the category axis: masked categories get `-inf` logits.
+
+    A mask with the rank of `inputs` marks categories directly. The usual Keras
+    mask has one axis less (it marks positions, e.g. `[batch, time]` for
+    `[batch, time, features]`): it covers the category axis only if that is
+    not the last axis (categories over time steps), and is otherwise a
+    per-position mask that passes through. A row with no unmasked category
+    gets uniform logits (`ops.mask_logits`), as `keras.layers.Softmax` does.
+    """
+    rank, mask_rank = len(inputs.shape), len(mask.shape)
+    if mask_rank == rank - 1 and axis < rank - 1:
+        mask = ops.expand_dims(mask, -1)
+    elif mask_rank != rank:
+        return inputs
+    return gumbel_ops.mask_logits(inputs, mask, axis=axis)

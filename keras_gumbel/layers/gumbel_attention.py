@@ -1,7 +1,5 @@
 """Attention to one element of a set, with Gumbel-Softmax or straight-through weights."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -31,7 +29,10 @@ class GumbelAttention(BaseGumbelLayer):
       noise ever (for comparison; the temperature still sharpens it).
 
     `sample_at_inference=True` keeps the noise at inference (a stochastic
-    choice at test time). Masked elements (`mask` False) are never attended.
+    choice at test time). Masked elements are never attended: `mask`, or the
+    Keras masks of `keys` and `values` (an `Embedding(..., mask_zero=True)`
+    upstream), which Keras passes as `keys_mask` / `values_mask`. A set with no
+    unmasked element gets zero weights and a zero output.
 
     Args:
         mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
@@ -46,6 +47,8 @@ class GumbelAttention(BaseGumbelLayer):
         keys: [batch, set size, d].
         values: [batch, set size, value dim]; defaults to `keys`.
         mask: Optional boolean [batch, set size]; False elements get weight 0.
+        keys_mask, values_mask: Keras masks [batch, set size], filled in by
+            Keras; combined with `mask`.
         training: Python bool.
         return_attention_weights: Also return the weights [batch, set size].
 
@@ -85,13 +88,33 @@ class GumbelAttention(BaseGumbelLayer):
     def build(self, query_shape, keys_shape=None, values_shape=None):
         self.built = True
 
-    def call(self, query, keys, values=None, mask=None, training=None, return_attention_weights=False):
+    def call(
+        self,
+        query,
+        keys,
+        values=None,
+        mask=None,
+        training=None,
+        return_attention_weights=False,
+        keys_mask=None,
+        values_mask=None,
+    ):
         query = ops.convert_to_tensor(query)
         keys = ops.convert_to_tensor(keys)
         values = keys if values is None else ops.convert_to_tensor(values)
-        scores = ops.einsum("bd,bnd->bn", query, keys) / math.sqrt(query.shape[-1])
-        if mask is not None:
-            scores = ops.where(ops.cast(mask, "bool"), scores, ops.full_like(scores, -math.inf))
+        depth = query.shape[-1]
+        if depth is None:
+            depth = ops.cast(ops.shape(query)[-1], query.dtype)
+        scores = ops.divide(ops.einsum("bd,bnd->bn", query, keys), ops.sqrt(ops.cast(depth, query.dtype)))
+        masks = [ops.cast(m, "bool") for m in (mask, keys_mask, values_mask) if m is not None]
+        any_valid = None
+        if masks:
+            mask = masks[0]
+            for other in masks[1:]:
+                mask = ops.logical_and(mask, other)
+            # Empty sets get finite (uniform) scores here and zero weights below.
+            scores = gumbel_ops.mask_logits(scores, mask, axis=1)
+            any_valid = ops.any(mask, axis=1, keepdims=True)
         add_noise = self.mode != "softmax" and (bool(training) or self.sample_at_inference)
         weights = gumbel_ops.sample(
             scores,
@@ -101,10 +124,22 @@ class GumbelAttention(BaseGumbelLayer):
             seed=self.seed_generator,
             add_noise=add_noise,
         )
+        if any_valid is not None:
+            weights = ops.where(any_valid, weights, ops.zeros_like(weights))
         output = ops.einsum("bn,bnv->bv", ops.cast(weights, values.dtype), values)
         return (output, weights) if return_attention_weights else output
 
-    def compute_output_spec(self, query, keys, values=None, mask=None, training=None, return_attention_weights=False):
+    def compute_output_spec(
+        self,
+        query,
+        keys,
+        values=None,
+        mask=None,
+        training=None,
+        return_attention_weights=False,
+        keys_mask=None,
+        values_mask=None,
+    ):
         values = keys if values is None else values
         output = keras.KerasTensor((query.shape[0], values.shape[-1]), dtype=self.compute_dtype)
         if return_attention_weights:

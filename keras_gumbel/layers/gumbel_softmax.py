@@ -50,6 +50,11 @@ class GumbelSoftmax(BaseGumbelLayer):
         training: Python bool. `True`: a Gumbel-Softmax sample. `False` or
             `None`: `softmax(logits / temperature)`, or a sample if
             `sample_at_inference=True`.
+        mask: A Keras mask, passed automatically (e.g. from an `Embedding`
+            with `mask_zero=True`). If it covers the category axis (a mask
+            of the inputs' rank, or `[batch, time]` with `axis=1` over time
+            steps), masked categories are never chosen and get zero mass; a
+            per-position mask (category axis last) passes through unchanged.
 
     Returns:
         A tensor with the shape of `inputs`, summing to 1 along `axis`.

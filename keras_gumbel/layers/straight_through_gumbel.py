@@ -38,7 +38,9 @@ class StraightThroughGumbel(BaseGumbelLayer):
         axis: The category axis of the logits.
         sample_at_inference: If `True`, sample at inference too.
         trainable_temperature: If `True`, the temperature is learned (it gets
-            a gradient through the relaxed backward pass), kept >= 0.05.
+            a gradient through the relaxed backward pass), kept >= 0.05. Not
+            with `gradient_estimator="reinmax"`, whose gradient formula gives
+            the temperature none (a `ValueError`).
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.
         gradient_estimator: The backward pass: `"straight_through"` (the
             relaxed gradient, the default), `"gumbel_rao"` (its average over
@@ -53,6 +55,11 @@ class StraightThroughGumbel(BaseGumbelLayer):
         inputs: Floating tensor of logits. Integer inputs raise a `TypeError`.
         training: Python bool. `True`: a one-hot sample. `False` or `None`:
             `one_hot(argmax(logits))`, or a sample if `sample_at_inference=True`.
+        mask: A Keras mask, passed automatically (e.g. from an `Embedding`
+            with `mask_zero=True`). If it covers the category axis (a mask
+            of the inputs' rank, or `[batch, time]` with `axis=1` over time
+            steps), masked categories are never chosen and get zero mass; a
+            per-position mask (category axis last) passes through unchanged.
 
     Returns:
         A one-hot tensor with the shape of `inputs`.
@@ -94,6 +101,15 @@ class StraightThroughGumbel(BaseGumbelLayer):
         if gradient_estimator not in GRADIENT_ESTIMATORS:
             raise ValueError(
                 _validation.invalid("gradient_estimator", f"one of {GRADIENT_ESTIMATORS}", gradient_estimator)
+            )
+        if gradient_estimator == "reinmax" and trainable_temperature:
+            raise ValueError(
+                _validation.invalid(
+                    "trainable_temperature",
+                    'False with gradient_estimator="reinmax" (ReinMax\'s temperature shapes its gradient '
+                    'formula and gets no gradient; learn it with "straight_through" or "gumbel_rao")',
+                    trainable_temperature,
+                )
             )
         self.gradient_estimator = gradient_estimator
         self.num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
