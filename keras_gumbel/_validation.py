@@ -49,6 +49,17 @@ def check_temperature(value, name="temperature"):
     return value
 
 
+def check_real(name, value, expected, condition):
+    """Returns `value` as a float: a TypeError unless it is a real number, a ValueError unless `condition(value)`."""
+    value = _as_number(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(invalid(name, expected, value))
+    value = float(value)
+    if not condition(value):
+        raise ValueError(invalid(name, expected, value))
+    return value
+
+
 def check_int(name, value, minimum=None):
     value = _as_number(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -42,20 +42,53 @@ ESTIMATORS = (
 )
 
 
+def _check_logits(logits):
+    logits = np.asarray(logits)
+    if (
+        logits.ndim != 1
+        or logits.shape[0] < 2
+        or not np.issubdtype(logits.dtype, np.floating)
+        or np.isnan(logits).any()
+        or np.isposinf(logits).any()
+    ):
+        raise ValueError(_validation.invalid("logits", "a float vector of K >= 2 logits, none NaN or +inf", logits))
+    return logits
+
+
+def _per_row(f):
+    """`f` with its output checked: one value per row, [N] (or [N, 1], flattened)."""
+
+    def checked(z):
+        values = f(z)
+        shape = tuple(values.shape)
+        if shape == (z.shape[0], 1):
+            return keras.ops.reshape(values, (-1,))
+        if shape != (z.shape[0],):
+            raise ValueError(
+                f"`f` must map a batch of one-hot vectors [N, K] to one value per row, [N]; for input of "
+                f"shape {tuple(z.shape)} it returned shape {shape}."
+            )
+        return values
+
+    return checked
+
+
 def exact_gradient(logits, f):
     """The exact gradient of E[f(z)], z ~ Categorical(softmax(logits)), by enumeration.
 
     Args:
         logits: A vector of K logits.
-        f: A function mapping a batch of one-hot vectors [N, K] to values [N].
+        f: A function mapping a batch of one-hot vectors [N, K] to values
+            [N] (or [N, 1]).
 
     Returns:
         A NumPy vector of K partial derivatives.
     """
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = _check_logits(logits).astype(np.float64)
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
-    values = np.asarray(keras.ops.convert_to_numpy(f(np.eye(len(logits), dtype="float32"))), dtype=np.float64)
+    one_hots = keras.ops.convert_to_tensor(np.eye(len(logits), dtype="float32"))
+    values = np.asarray(keras.ops.convert_to_numpy(_per_row(f)(one_hots)), dtype=np.float64)
     return probabilities * (values - probabilities @ values)
 
 
@@ -74,7 +107,8 @@ def gradient_estimates(
             `"reinforce"` (one sample, no baseline),
             `"reinforce_leave_one_out"` (`num_samples` samples, leave-one-out baseline).
         logits: A vector of K logits.
-        f: A differentiable function of a batch of (relaxed) one-hot vectors [N, K] -> [N].
+        f: A differentiable function of a batch of (relaxed) one-hot vectors
+            [N, K] -> [N] (or [N, 1]).
         num_estimates: Number of independent estimates.
         temperature: Temperature of the Gumbel estimators.
         num_samples: Samples per estimate for `"reinforce_leave_one_out"`.
@@ -93,8 +127,9 @@ def gradient_estimates(
     num_estimates = _validation.check_int("num_estimates", num_estimates, minimum=1)
     num_samples = _validation.check_int("num_samples", num_samples, minimum=2)
     temperature = _validation.check_temperature(temperature)
-    logits = np.asarray(logits, dtype="float32")
-    generator = keras.random.SeedGenerator(seed)
+    logits = _check_logits(logits).astype("float32")
+    f = _per_row(f)
+    generator = keras.random.SeedGenerator(_validation.check_seed(seed))
     copies = num_estimates * (num_samples if estimator == "reinforce_leave_one_out" else 1)
     variable = tf.Variable(np.tile(logits, (copies, 1)))
     with tf.GradientTape() as tape:

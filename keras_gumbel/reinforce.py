@@ -134,9 +134,7 @@ class MovingAverageBaseline(keras.layers.Layer):
 
     def __init__(self, decay=0.99, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
-            raise ValueError(_validation.invalid("decay", "a float in [0, 1)", decay))
-        self.decay = float(decay)
+        self.decay = _validation.check_real("decay", decay, "a float in [0, 1)", lambda value: 0 <= value < 1)
         self.average = self.add_weight(
             name="average", shape=(), initializer="zeros", trainable=False, dtype="float32", autocast=False
         )
@@ -243,17 +241,27 @@ class _Objective:
     """The REINFORCE objective shared by `make_train_step` and `ReinforceModel`."""
 
     def __init__(self, policy, reward_fn, num_samples, baseline, entropy_weight, distribution, seed):
+        if not isinstance(policy, keras.layers.Layer):
+            raise TypeError(
+                _validation.invalid(
+                    "policy",
+                    "a Keras model or layer (it is called with `training=` and its weights are trained)",
+                    policy,
+                )
+            )
         if not callable(reward_fn):
             raise TypeError(_validation.invalid("reward_fn", "a callable (inputs, actions) -> rewards", reward_fn))
+        if distribution is not None and not callable(distribution):
+            raise TypeError(
+                _validation.invalid("distribution", "None or a callable policy_output -> Distribution", distribution)
+            )
         self.policy = policy
         self.reward_fn = reward_fn
         self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
         self.baseline_kind, self.baseline = _resolve_baseline(baseline, self.num_samples)
-        if isinstance(entropy_weight, bool) or not isinstance(entropy_weight, (int, float)):
-            raise TypeError(_validation.invalid("entropy_weight", "a non-negative float", entropy_weight))
-        if not math.isfinite(entropy_weight) or entropy_weight < 0:
-            raise ValueError(_validation.invalid("entropy_weight", "a non-negative float", entropy_weight))
-        self.entropy_weight = float(entropy_weight)
+        self.entropy_weight = _validation.check_real(
+            "entropy_weight", entropy_weight, "a non-negative float", lambda value: math.isfinite(value) and value >= 0
+        )
         self.distribution = distribution
         self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
 
@@ -264,7 +272,8 @@ class _Objective:
         distribution = _as_distribution(self.policy(inputs, training=training), self.distribution)
         seed = _backend.tf_seed(self.seed_generator)  # distinct on every replica
         actions = tf.stop_gradient(distribution.sample(self.num_samples, seed=seed))  # [S, B, ...]
-        log_prob = distribution.log_prob(actions)
+        # In float32 whatever the policy's dtype (float64, mixed precision), as the other losses are.
+        log_prob = tf.cast(self._check_log_prob(distribution.log_prob(actions), inputs), tf.float32)
         # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
         log_prob = tf.reshape(log_prob, tf.concat([tf.shape(log_prob)[:2], [-1]], 0))
         log_prob = tf.reduce_sum(log_prob, axis=-1)  # [S, B]
@@ -277,7 +286,13 @@ class _Objective:
         elif self.baseline_kind == "moving_average":
             baseline = self.baseline(rewards, training=training)
         elif self.baseline_kind == "learned":
-            predicted = tf.reshape(tf.cast(self.baseline(inputs, training=training), rewards.dtype), [1, -1])
+            predicted = self.baseline(inputs, training=training)
+            if predicted.shape.rank not in (None, 1) and not (predicted.shape.rank == 2 and predicted.shape[-1] == 1):
+                raise ValueError(
+                    "A learned baseline must predict one reward per input, of shape [batch_size] or "
+                    f"[batch_size, 1]; the baseline model returned shape {tuple(predicted.shape)}."
+                )
+            predicted = tf.reshape(tf.cast(predicted, rewards.dtype), [1, -1])
             extra_loss = tf.reduce_mean(tf.square(predicted - tf.stop_gradient(rewards)))
             metrics["baseline_loss"] = extra_loss
             baseline = predicted
@@ -287,7 +302,7 @@ class _Objective:
         metrics["loss"] = loss
         total = loss + extra_loss
         if self.entropy_weight:
-            entropy = tf.reduce_mean(distribution.entropy())
+            entropy = tf.cast(tf.reduce_mean(distribution.entropy()), tf.float32)
             metrics["entropy"] = entropy
             total = total - self.entropy_weight * entropy
         return total, metrics, distribution
@@ -304,14 +319,41 @@ class _Objective:
             total, metrics, _ = self(inputs, targets, training=True)
             losses = list(extra_losses()) if extra_losses is not None else []
             if losses:
-                total = total + tf.add_n(losses)
+                total = total + tf.add_n([tf.cast(loss, total.dtype) for loss in losses])
             # Optimizers sum gradients over tf.distribute replicas: average them instead.
             total = total / _backend.replicas_in_sync()
-        variables = self.trainable_variables()
-        gradients = tape.gradient(total, variables)
-        metrics["gradient_norm"] = tf.linalg.global_norm([g for g in gradients if g is not None])
+            variables = self.trainable_variables()
+            if not optimizer.built:
+                # Before scale_loss, which reads a LossScaleOptimizer's scale variable once it is built.
+                optimizer.build(variables)
+            # Mixed precision: a LossScaleOptimizer scales the loss up here and the gradients down when applying.
+            scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), total.dtype)
+            scaled_total = total * scale
+        gradients = tape.gradient(scaled_total, variables)
+        # Per-variable sums in float32: a float64 policy may train next to a float32 baseline.
+        squares = [tf.cast(tf.reduce_sum(tf.square(g)), tf.float32) for g in gradients if g is not None]
+        metrics["gradient_norm"] = tf.sqrt(tf.add_n(squares) if squares else 0.0) / tf.cast(scale, tf.float32)
         optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
         return metrics
+
+    def _check_log_prob(self, log_prob, inputs):
+        """`log_prob` of the [S, B, ...] actions must be [S, B, ...]: a distribution's batch is the inputs' batch."""
+        import tensorflow as tf
+
+        batch_size = tf.shape(keras.tree.flatten(inputs)[0])[0]
+        static_batch = keras.tree.flatten(inputs)[0].shape[0]
+        message = (
+            "The policy's distribution must have the batch of inputs as its first batch axis: log_prob of "
+            f"{self.num_samples} samples per input should have shape [num_samples, batch_size, ...]; it has shape "
+            f"{tuple(log_prob.shape)}. Check its batch_shape (e.g. a tfd.Independent whose "
+            "reinterpreted_batch_ndims folds the batch axis into the event)."
+        )
+        if log_prob.shape.rank is not None and log_prob.shape.rank < 2:
+            raise ValueError(message)
+        if static_batch is not None and log_prob.shape[1] is not None and static_batch != log_prob.shape[1]:
+            raise ValueError(message)
+        with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(log_prob)[1], batch_size, message=message)]):
+            return tf.identity(log_prob)
 
     def rewards(self, inputs, targets, actions, num_samples):
         """Calls `reward_fn` once on all samples; returns rewards of shape [S, B]."""
@@ -327,17 +369,19 @@ class _Objective:
         rewards = tf.convert_to_tensor(rewards)
         if rewards.shape.rank == 2 and rewards.shape[-1] == 1:
             rewards = rewards[:, 0]
-        if rewards.shape.rank != 1:
-            raise ValueError(
-                "`reward_fn` must return one reward per input and sample: a vector of length "
-                f"num_samples * batch_size; received a tensor of shape {tuple(rewards.shape)}."
-            )
-        tf.debugging.assert_equal(
-            tf.size(rewards),
-            tf.reduce_prod(sample_batch_shape),
-            message="`reward_fn` must return one reward per input and sample (num_samples * batch_size values)",
+        expected = None
+        if actions.shape[0] is not None and actions.shape[1] is not None:
+            expected = actions.shape[0] * actions.shape[1]
+        message = (
+            "`reward_fn` must return one reward per input and sample: a vector of length "
+            f"num_samples * batch_size{f' = {expected}' if expected is not None else ''}; "
+            f"received a tensor of shape {tuple(rewards.shape)}."
         )
-        return tf.reshape(tf.cast(rewards, "float32"), sample_batch_shape)
+        if rewards.shape.rank != 1 or (expected is not None and rewards.shape[0] not in (None, expected)):
+            raise ValueError(message)
+        check = tf.debugging.assert_equal(tf.size(rewards), tf.reduce_prod(sample_batch_shape), message=message)
+        with tf.control_dependencies([check]):
+            return tf.reshape(tf.cast(rewards, "float32"), sample_batch_shape)
 
     def trainable_variables(self):
         variables = list(self.policy.trainable_variables)
@@ -373,7 +417,8 @@ def make_train_step(
             it receives the inputs repeated `num_samples` times and the
             actions as a batch of `num_samples * batch_size` rows. If the step
             is called with targets, `reward_fn(inputs, actions, targets)`.
-        optimizer: A Keras optimizer.
+        optimizer: A Keras optimizer, or its name (`"adam"`). A
+            `LossScaleOptimizer` (mixed precision) scales the loss as in `fit`.
         num_samples: Actions drawn per input.
         baseline: `None`, `"leave_one_out"` (needs `num_samples >= 2`),
             `"moving_average"` or a `MovingAverageBaseline`, or a Keras model
@@ -395,6 +440,10 @@ def make_train_step(
     _require_tensorflow("make_train_step")
     import tensorflow as tf
 
+    try:
+        optimizer = keras.optimizers.get(optimizer)
+    except ValueError as error:
+        raise ValueError(_validation.invalid("optimizer", "a Keras optimizer or its name", optimizer)) from error
     objective = _Objective(policy, reward_fn, num_samples, baseline, entropy_weight, distribution, seed)
 
     @tf.function(jit_compile=jit_compile)
@@ -416,10 +465,12 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
     reports the mean reward of sampled actions and, when the distribution has
     a mode, of the greedy actions (`greedy_reward`).
 
-    Compile it with an optimizer only: `model.compile(optimizer="adam")`.
-    TensorFlow backend only. To save, save the policy (`model.policy.save`)
-    or the weights (`model.save_weights`), which include a moving-average
-    baseline's state.
+    Compile it with an optimizer only: `model.compile(optimizer="adam")`
+    (under a mixed precision policy the loss is scaled as in Keras' `fit`).
+    `sample_weight` is refused: weigh the rewards in `reward_fn`. TensorFlow
+    backend only. To save, save the policy (`model.policy.save`) or the
+    weights (`model.save_weights`, `ModelCheckpoint`, `BackupAndRestore`),
+    which include a moving-average baseline's state and the sampling stream.
 
     Args:
         policy: A Keras model mapping inputs to logits (or to what
@@ -466,15 +517,26 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
         self.baseline = self._objective.baseline
         self.seed_generator = self._objective.seed_generator
         self.num_samples = self._objective.num_samples
-        names = ["reward", "loss", "gradient_norm", "greedy_reward"]
+        # Loss first, as Keras lists it. `evaluate` reports all but the last two
+        # (`greedy_reward` needs a distribution with a mode; `gradient_norm` is
+        # training-only), so its list lines up with `metrics_names` in order.
+        names = ["loss", "reward"]
         if self._objective.baseline_kind is not None:
             names.append("baseline")
         if self._objective.baseline_kind == "learned":
             names.append("baseline_loss")
         if self._objective.entropy_weight:
             names.append("entropy")
+        names += ["greedy_reward", "gradient_norm"]
         # Created up front: Keras (and tf.distribute) forbid new state once the model is built.
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        if getattr(policy, "built", False):
+            self.built = True
+
+    def build(self, input_shape=None):
+        if not self.policy.built and input_shape is not None:
+            self.policy.build(input_shape)
+        self.built = True
 
     def call(self, inputs, training=None):
         return self.policy(inputs, training=training)
@@ -488,14 +550,24 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
+    @staticmethod
+    def _unpack(data):
+        inputs, targets, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError(
+                "ReinforceModel does not use `sample_weight` (the rewards weigh the samples): scale the rewards "
+                "in `reward_fn` instead, passing what it needs as targets (`fit(x, y)` gives `reward_fn(x, a, y)`)."
+            )
+        return inputs, targets
+
     def train_step(self, data):
-        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        inputs, targets = self._unpack(data)
         return self._track(self._objective.apply_gradients(self.optimizer, inputs, targets, lambda: self.losses))
 
     def test_step(self, data):
         import tensorflow as tf
 
-        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        inputs, targets = self._unpack(data)
         _, metrics, distribution = self._objective(inputs, targets, training=False)
         try:
             mode = distribution.mode()
@@ -505,3 +577,17 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
             greedy = tf.expand_dims(tf.cast(mode, distribution.dtype), 0)
             metrics["greedy_reward"] = tf.reduce_mean(self._objective.rewards(inputs, targets, greedy, 1))
         return self._track(metrics)
+
+    # Keras does not save SeedGenerator state in weight files: kept here, so that
+    # a model reloaded with `load_weights` continues the same sampling stream.
+    _SEED_STATE_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if self._SEED_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
+        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})

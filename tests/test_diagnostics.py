@@ -216,3 +216,17 @@ def test_reinmax_refuses_a_trainable_temperature():
     with pytest.raises(ValueError, match="trainable_temperature=True"):
         keras_gumbel.StraightThroughGumbel(gradient_estimator="reinmax", trainable_temperature=True)
     keras_gumbel.StraightThroughGumbel(gradient_estimator="gumbel_rao", trainable_temperature=True)
+
+
+def test_f_of_shape_n_by_1_is_read_as_one_value_per_row_and_other_shapes_are_refused():
+    keepdims = lambda z: (keras.ops.sum(z * VALUES, axis=-1, keepdims=True) - 1.5) ** 2
+    np.testing.assert_allclose(diagnostics.exact_gradient(LOGITS, keepdims), diagnostics.exact_gradient(LOGITS, f))
+    # It used to broadcast [N] against [N, 1] into [N, N]: REINFORCE's estimate was off by 30x.
+    result = diagnostics.gradient_bias_variance("reinforce_leave_one_out", LOGITS, keepdims, num_estimates=2000)
+    assert result["bias"] < 5 * result["bias_standard_error"]
+    with pytest.raises(ValueError, match="one value per row"):
+        diagnostics.exact_gradient(LOGITS, lambda z: z)
+    with pytest.raises(ValueError, match="logits="):
+        diagnostics.gradient_estimates("reinforce", np.zeros((2, 4), "float32"), f)
+    with pytest.raises(ValueError, match="logits="):
+        diagnostics.exact_gradient(np.array([0.0, np.nan, 0.0]), f)

@@ -303,3 +303,106 @@ def test_reinforce_model_trains_the_policy_regularisation_losses():
     model.fit(np.ones((8, 3), "float32"), epochs=1, verbose=0)
     # One SGD step on 100 * sum(w^2): w <- w - 0.001 * 200 w = 0.8 w.
     np.testing.assert_allclose(policy.layers[0].kernel.numpy(), 0.8, rtol=1e-5)
+
+
+def one_update(policy_dtype=None, optimizer=None, baseline="leave_one_out"):
+    """The kernel change of one ReinforceModel.fit epoch (4 batches) on the bandit, from fixed weights."""
+    keras.utils.set_random_seed(0)
+    policy = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(NUM_ACTIONS, dtype=policy_dtype)])
+    before = policy.get_weights()[0].copy()
+    model = keras_gumbel.ReinforceModel(policy, bandit_reward, num_samples=4, baseline=baseline, seed=0)
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(1.0))
+    model.fit(CONTEXTS[:256], epochs=1, batch_size=64, verbose=0)
+    return policy.get_weights()[0] - before, model
+
+
+def test_mixed_precision_scales_the_loss_as_fit_does():
+    reference, _ = one_update()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        change, model = one_update()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    # Without scale_loss the LossScaleOptimizer divided the gradients by 2**15: a change of ~1e-5.
+    np.testing.assert_allclose(change, reference, atol=2e-3 * np.abs(reference).max())
+
+
+def test_policies_of_other_dtypes_train_with_a_learned_baseline_and_regularisation():
+    baseline = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(1)])
+    change, model = one_update(policy_dtype="float64", baseline=baseline)
+    assert np.abs(change).max() > 0.01
+    logs = model.evaluate(CONTEXTS[:64], verbose=0, return_dict=True)
+    assert np.isfinite(list(logs.values())).all()
+    regularised = keras.Sequential(
+        [keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(NUM_ACTIONS, dtype="float64", kernel_regularizer="l2")]
+    )
+    model = keras_gumbel.ReinforceModel(regularised, bandit_reward, num_samples=2, seed=0)
+    model.compile(optimizer="sgd")
+    assert np.isfinite(model.fit(CONTEXTS[:64], verbose=0).history["loss"]).all()
+
+
+def test_weights_round_trip_with_baseline_and_sampling_stream(tmp_path):
+    _, model = one_update(baseline="moving_average")
+    assert model.built  # save_weights, ModelCheckpoint and BackupAndRestore need it
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    clone = keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, num_samples=4, baseline="moving_average")
+    clone.load_weights(path)
+    np.testing.assert_array_equal(clone.policy.get_weights()[0], model.policy.get_weights()[0])
+    assert float(clone.baseline.count.numpy()) == float(model.baseline.count.numpy()) == 4.0
+    np.testing.assert_array_equal(clone.seed_generator.state.numpy(), model.seed_generator.state.numpy())
+    # BackupAndRestore builds on the same: a run interrupted and resumed.
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model.fit(CONTEXTS[:128], epochs=2, batch_size=64, verbose=0, callbacks=[backup])
+
+
+def test_evaluate_lists_line_up_with_metrics_names():
+    _, model = one_update()
+    values = model.evaluate(CONTEXTS[:128], verbose=0)
+    logs = model.evaluate(CONTEXTS[:128], verbose=0, return_dict=True)
+    assert model.metrics_names[0] == "loss"
+    # Every evaluated value under its own name (gradient_norm, training-only, comes last and is not reported).
+    # Each evaluate draws new actions: the greedy reward is the value both calls share.
+    named = dict(zip(model.metrics_names, values))
+    assert set(named) == set(logs) and "gradient_norm" not in logs
+    assert named["greedy_reward"] == logs["greedy_reward"] and named["greedy_reward"] != named["reward"]
+
+
+def test_more_errors_name_the_problem():
+    policy = bandit_policy()
+    x = tf.constant(CONTEXTS[:8])
+    with pytest.raises(TypeError, match="policy="):
+        keras_gumbel.make_train_step(lambda inputs: inputs, bandit_reward, "adam")
+    with pytest.raises(TypeError, match="distribution='normal'"):
+        keras_gumbel.make_train_step(policy, bandit_reward, "adam", distribution="normal")
+    with pytest.raises(ValueError, match="optimizer='adamm'"):
+        keras_gumbel.make_train_step(policy, bandit_reward, "adamm")
+    with pytest.raises(TypeError, match="decay='0.9'"):
+        keras_gumbel.MovingAverageBaseline("0.9")
+    assert keras_gumbel.MovingAverageBaseline(np.float32(0.5)).decay == 0.5
+    keras_gumbel.make_train_step(policy, bandit_reward, "adam", entropy_weight=np.float32(0.01))(x)  # a name works
+    for jit_compile in (False, True):
+        # 8 rewards for 2 samples x 8 inputs: the documented message, not a reshape error from inside TF.
+        short = keras_gumbel.make_train_step(
+            policy, lambda i, a: bandit_reward(i, a)[:8], "sgd", num_samples=2, jit_compile=jit_compile
+        )
+        with pytest.raises(ValueError, match="num_samples \\* batch_size = 16"):
+            short(x)
+    wide_baseline = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="one reward per input"):
+        keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, baseline=wide_baseline)(x)
+    # The batch folded into the event: log_prob [S] would pair sample s with input s's reward when S == B.
+    folded = keras_gumbel.make_train_step(
+        keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(1)]),
+        lambda i, a: -tf.reduce_sum(a, -1),
+        "sgd",
+        num_samples=8,
+        distribution=lambda output: tfd.Independent(tfd.Normal(output, 1.0), reinterpreted_batch_ndims=2),
+    )
+    with pytest.raises(ValueError, match="batch axis"):
+        folded(x)
+    model = keras_gumbel.ReinforceModel(policy, lambda i, a, y: bandit_reward(i, a), num_samples=2)
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(CONTEXTS[:8], CONTEXTS[:8], sample_weight=np.ones(8), verbose=0)
