@@ -265,7 +265,10 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     perturbed logits are within about `t` of each other, or at high
     temperatures), as in Xie & Ermon's relaxation. With `hard=True` the forward value is
     that exact k-hot and the gradient is that of `y` (straight-through).
-    The category axis is the last one.
+    The category axis is the last one. A row with fewer than k unmasked
+    (finite) categories cannot hold k distinct picks: the relaxed sample then
+    piles the remaining mass on unmasked ones, and the hard k-hot includes
+    masked ones (as `gumbel_top_k` does).
 
     Args:
         logits: Floating tensor [..., K].
@@ -375,8 +378,11 @@ def _check_temperature(temperature):
 
 
 def _derived_seed(seed):
-    """A second integer seed from `seed`, for a second independent stateless draw."""
-    return (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**63
+    """A second integer seed from `seed`, for a second independent stateless draw.
+
+    In [0, 2**31): every backend's seed dtype holds it (JAX's is uint32).
+    """
+    return (seed * 0x9E3779B1 + 0x7F4A7C15) % 2**31
 
 
 def _prepare(logits, axis=None):
