@@ -151,6 +151,18 @@ def test_lower_variance_straight_through_gradients_everywhere(sampler):
     logits = np.tile(LOGITS, (32, 1))
     values = gradient(objective, logits)
     assert np.isfinite(values).all() and np.abs(values).sum() > 0
+    if sampler == "reinmax":
+        # Given the sample D, ReinMax's gradient is a formula (Liu et al. 2023): check it on every backend.
+        chosen = to_numpy(keras_gumbel.ops.reinmax(logits, seed=10))
+
+        def jacobian_times(p, upstream):
+            return p * (upstream - (p * upstream).sum(-1, keepdims=True))
+
+        first = softmax(logits)
+        shifted = (softmax(logits) + chosen) / 2  # temperature 1
+        expected = 2 * jacobian_times(shifted, weights) - jacobian_times(first, weights) / 2
+        expected -= expected.mean(-1, keepdims=True)
+        np.testing.assert_allclose(values, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_gumbel_attention_everywhere():

@@ -65,6 +65,26 @@ def test_gradients_reach_the_query_projection_in_every_mode():
         assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0, mode
 
 
+def test_gradients_are_the_exact_soft_attention_gradient_and_the_relaxed_one_for_straight_through():
+    c = RNG.normal(size=(3,)).astype("float32")
+
+    def query_gradient(mode, seed=12, temperature=0.7):
+        layer = keras_gumbel.GumbelAttention(mode=mode, temperature=temperature, seed=seed)
+        query = tf.Variable(QUERY)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(query, KEYS, VALUES, training=True) * c)  # linear in the output
+        return tape.gradient(loss, query).numpy()
+
+    # Soft attention, by hand: dL/dq = K^T [J(w) (V c)] / (t sqrt(d)), w = softmax(scores / t).
+    weights = softmax(SCORES / 0.7)
+    upstream = VALUES @ c  # [batch, set]
+    d_scores = weights * (upstream - (weights * upstream).sum(-1, keepdims=True)) / 0.7
+    expected = np.einsum("bn,bnd->bd", d_scores, KEYS) / np.sqrt(8)
+    np.testing.assert_allclose(query_gradient("softmax"), expected, rtol=1e-4, atol=1e-6)
+    # Straight-through's backward is the relaxed sample's gradient for the same noise (same seed).
+    np.testing.assert_allclose(query_gradient("straight_through"), query_gradient("gumbel_softmax"), rtol=1e-5)
+
+
 def test_functional_model_config_and_errors():
     query, keys, values = keras.Input((8,)), keras.Input((None, 8)), keras.Input((None, 3))
     layer = keras_gumbel.GumbelAttention(mode="straight_through", temperature=0.5, seed=6, name="pick")

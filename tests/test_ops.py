@@ -31,6 +31,14 @@ class TestGumbelNoise:
         tiny = np.finfo(dtype).tiny
         assert noise.min() >= -np.log(-np.log(tiny)) - 1e-6
 
+    def test_the_uniform_floor_replaces_the_zero_the_raw_kernel_draws(self):
+        # The raw float32 uniform kernel returns u = 0 with probability 2**-23: seed 0's million
+        # draws hold one. Without the floor it would give g = -inf; with it, exactly -log(-log(tiny)).
+        noise = to_numpy(gumbel_ops.gumbel_noise((1_000_000,), seed=0))
+        assert np.isfinite(noise).all()
+        tiny = np.finfo("float32").tiny
+        assert noise.min() == np.float32(-np.log(-np.log(np.float32(tiny))))
+
     def test_a_seed_generator_gives_a_stream_and_an_int_the_same_draw(self):
         generator = keras.random.SeedGenerator(7)
         first, second = (to_numpy(gumbel_ops.gumbel_noise((8,), seed=generator)) for _ in range(2))

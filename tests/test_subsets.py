@@ -70,6 +70,25 @@ def test_hard_k_hot_inclusion_frequencies_and_gradient():
         loss = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable, 2, temperature=0.5, hard=True, seed=5) * [1.0, 2, 3, 4])
     gradient = tape.gradient(loss, variable).numpy()
     assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+    # Straight-through: the hard k-hot's gradient is the relaxed k-hot's for the same noise.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable, 2, temperature=0.5, seed=5) * [1.0, 2, 3, 4])
+    np.testing.assert_allclose(gradient, tape.gradient(loss, variable).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 3.0])
+def test_relaxed_k_hot_is_xie_and_ermons_recursion_on_the_same_noise(temperature):
+    # gumbel_noise with the same integer seed draws the noise relaxed_top_k adds.
+    batch = np.tile(LOGITS, (64, 1))
+    weights = batch + to_numpy(gumbel_ops.gumbel_noise(batch.shape, seed=12)).astype("float64")
+    expected = np.zeros_like(weights)
+    for _ in range(3):
+        step = np.exp(weights / temperature - (weights / temperature).max(-1, keepdims=True))
+        step /= step.sum(-1, keepdims=True)
+        expected += step
+        weights = weights + np.log(np.maximum(1 - step, np.finfo("float32").tiny))
+    sample = to_numpy(gumbel_ops.relaxed_top_k(batch, 3, temperature=temperature, seed=12))
+    np.testing.assert_allclose(sample, expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("k, error", [(0, ValueError), (5, ValueError), (1.5, TypeError)])
