@@ -23,6 +23,8 @@ or needed, each with a backend-agnostic fallback:
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
+- `add`, `max`: on TensorFlow, `tf.add` and `tf.reduce_max`, which accept an
+  empty batch (Keras' versions fail on tensors of shape (0, K)).
 """
 
 import keras
@@ -64,6 +66,26 @@ class TrackSeedState:
             for index, generator in enumerate(getattr(self, "_seed_generators", [])):
                 children.setdefault(f"seed_generator_state_{index}", generator.state)
         return children
+
+
+def add(x, y):
+    """`x + y`. On TensorFlow `tf.add`: `keras.ops.add` routes a second operand of shape (0, K)
+    to `tf.nn.bias_add` (it looks like a bias once the 0 is dropped), which fails on empty batches."""
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.add(x, y)
+    return keras.ops.add(x, y)
+
+
+def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
+    """`max(x)` along `axis`. On TensorFlow `tf.reduce_max`: `keras.ops.max` refuses an empty
+    tensor outright (an empty batch), even when the reduced axis is not empty."""
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.reduce_max(x, axis=axis, keepdims=keepdims)
+    return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 
 def is_variable(x):

@@ -165,10 +165,10 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     noise = ops.where(
         ops.equal(logits, -math.inf), 0.0, ops.subtract(ops.where(ops.cast(chosen, "bool"), top, others), logits)
     )
-    perturbed = ops.add(logits, ops.stop_gradient(noise))
+    perturbed = _backend.add(logits, ops.stop_gradient(noise))
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
     # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
-    return ops.cast(ops.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
+    return ops.cast(_backend.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
 
 
 def reinmax(logits, temperature=1.0, axis=-1, seed=None):
@@ -211,7 +211,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
             upstream = args[0] if upstream is None else upstream
             first = _backend.softmax(logits, axis)
             shifted = ops.multiply(
-                0.5, ops.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
+                0.5, _backend.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
             )
             gradient = ops.subtract(
                 ops.multiply(2.0, _softmax_jvp(shifted, upstream, axis)),
@@ -292,13 +292,13 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     weights = perturbed
     for _ in range(k):
         step = ops.softmax(ops.multiply(weights, inverse_temperature), axis=-1)
-        taken = ops.add(taken, step)
+        taken = _backend.add(taken, step)
         # Discount what was taken; the floor keeps log finite where a category is fully taken.
-        weights = ops.add(weights, ops.log(ops.maximum(ops.subtract(1.0, step), _backend.tiny(logits.dtype))))
+        weights = _backend.add(weights, ops.log(ops.maximum(ops.subtract(1.0, step), _backend.tiny(logits.dtype))))
     if hard:
         indices = ops.top_k(perturbed, k)[1]
         k_hot = ops.sum(ops.one_hot(indices, ops.shape(perturbed)[-1], dtype=perturbed.dtype), axis=-2)
-        taken = ops.add(ops.stop_gradient(k_hot), ops.subtract(taken, ops.stop_gradient(taken)))
+        taken = _backend.add(ops.stop_gradient(k_hot), ops.subtract(taken, ops.stop_gradient(taken)))
     return ops.cast(taken, out_dtype)
 
 
@@ -346,7 +346,7 @@ def sample_bernoulli(logits, temperature, hard, seed, add_noise):
     if add_noise:
         uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
         # u < 1 in floating point, so log(1 - u) is finite too.
-        logits = ops.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
+        logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
     scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
     result = _straight_through_step(scaled) if hard else ops.sigmoid(scaled)
     return ops.cast(result, out_dtype)
@@ -501,7 +501,7 @@ def _straight_through_one_hot(scaled, axis):
         one_hot = ops.one_hot(_backend.argmax(scaled, axis), num_classes, axis=axis, dtype=scaled.dtype)
         # 1 for rows with a finite maximum; NaN for rows that are all -inf or
         # hold NaN or +inf (the row has no valid choice, as softmax says).
-        row_max = ops.max(scaled, axis=axis, keepdims=True)
+        row_max = _backend.max(scaled, axis=axis, keepdims=True)
         hard = ops.multiply(one_hot, ops.add(ops.subtract(row_max, row_max), 1.0))
 
         def grad(*args, upstream=None):

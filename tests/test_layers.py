@@ -206,3 +206,59 @@ class TestStraightThroughGradient:
             gradients.append(tape.gradient(loss, logits).numpy())
         np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(outputs[1], np.eye(5)[outputs[0].argmax(-1)])
+
+
+def _attention(mode):
+    layer = keras_gumbel.GumbelAttention(mode=mode, seed=1)
+    return lambda x, training: layer(x, keras.ops.stack([x, x, x], axis=1), training=training)
+
+
+def _top_k():
+    generator = keras.random.SeedGenerator(1)
+    return lambda x, training: keras_gumbel.ops.relaxed_top_k(x, 2, hard=training, seed=generator)
+
+
+def _layer(layer_class, **kwargs):
+    layer = layer_class(seed=1, **kwargs)
+    return lambda x, training: layer(x, training=training)
+
+
+# Factories: each test builds its layer once, outside any tf.function.
+SAMPLERS_ON_A_BATCH = {
+    "GumbelSoftmax": lambda: _layer(keras_gumbel.GumbelSoftmax),
+    **{
+        f"StraightThroughGumbel({estimator})": (
+            lambda estimator=estimator: _layer(keras_gumbel.StraightThroughGumbel, gradient_estimator=estimator)
+        )
+        for estimator in ("straight_through", "gumbel_rao", "reinmax")
+    },
+    "RelaxedBernoulli": lambda: _layer(keras_gumbel.RelaxedBernoulli),
+    "RelaxedBernoulli(straight_through)": lambda: _layer(keras_gumbel.RelaxedBernoulli, straight_through=True),
+    "relaxed_top_k": lambda: _top_k(),
+    **{
+        f"GumbelAttention({mode})": (lambda mode=mode: _attention(mode))
+        for mode in ("gumbel_softmax", "straight_through", "softmax")
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS_ON_A_BATCH))
+@pytest.mark.parametrize("mode", ["eager", "graph", "XLA"])
+def test_an_empty_batch_gives_an_empty_result_and_gradient(name, mode):
+    # A (0, K) batch (the end of a filtered dataset) used to fail: keras.ops.max refuses empty tensors and
+    # keras.ops.add sends a (0, K) operand to tf.nn.bias_add.
+    sampler = SAMPLERS_ON_A_BATCH[name]()
+
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = [sampler(x, training) for training in (True, False)]
+            loss = tf.reduce_sum(outputs[0])
+        return outputs, tape.gradient(loss, x)
+
+    if mode != "eager":
+        run = tf.function(run, jit_compile=mode == "XLA")
+    outputs, gradient = run(tf.zeros((0, 5)))
+    for output in outputs:
+        assert output.shape[0] == 0
+    assert gradient is None or tuple(gradient.shape) == (0, 5)
