@@ -28,8 +28,9 @@ def run_check(script):
 def test_mirrored_strategy_on_two_logical_cpus():
     measured = run_check("distributed_mirrored_check.py")
     assert measured["replicas"] == 2
-    # The quirk, and its fix: each replica of our layers draws its own noise.
-    assert measured["plain_keras_replicas_equal"]
+    # Each replica of our layers draws its own noise. (The script also records whether plain
+    # keras.random draws the same on both replicas, the Keras quirk this works around; not asserted,
+    # so that a Keras fix does not fail our suite.)
     assert measured["gumbel_softmax_replicas_differ"] and measured["straight_through_replicas_differ"]
     assert all(math.isfinite(loss) for loss in measured["fit_losses"])
     assert measured["fit_temperatures"] == pytest.approx(measured["expected_temperatures"], rel=1e-6)

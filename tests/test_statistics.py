@@ -117,7 +117,9 @@ def test_three_category_relaxed_samples_follow_the_concrete_density():
     assert scipy.stats.chisquare(observed, expected * observed.sum() / expected.sum()).pvalue > P_VALUE_FLOOR
 
 
-def test_log_prob_of_our_samples_matches_the_concrete_density():
+def test_layer_distribution_log_prob_is_the_concrete_density_at_our_samples():
+    # Checks the TFP bridge (`layer.distribution`) against the density written out; the law of the
+    # samples themselves is tested against TFP samples and the integrated density above.
     layer = keras_gumbel.GumbelSoftmax(temperature=0.6, seed=6)
     samples = draw(keras_gumbel.GumbelSoftmax, LOGITS, 50, temperature=0.6, seed=6)
     log_prob = to_numpy(layer.distribution(np.broadcast_to(LOGITS, (50, 4))).log_prob(samples))
