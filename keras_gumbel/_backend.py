@@ -16,10 +16,10 @@ or needed, each with a backend-agnostic fallback:
 - `tf_seed`: a TensorFlow stateless seed that differs on every replica of a
   `tf.distribute` strategy (a plain `SeedGenerator` gives every replica the
   same state, hence the same noise): the replica id is folded in.
-- `TrackSeedState`: a mixin that lets `tf.saved_model.save` and
-  `tf.train.Checkpoint` see the state of a layer's SeedGenerators (Keras does
-  not track it for TensorFlow, so saving a function that samples failed with
-  an "untracked resource" error).
+- `TrackSeedState`: a mixin that saves a layer's SeedGenerator state with its
+  weights (Keras does not), and lets `tf.saved_model.save` and
+  `tf.train.Checkpoint` see it (saving a function that samples failed with an
+  "untracked resource" error).
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
@@ -54,11 +54,19 @@ def softmax(x, axis):
 
 
 class TrackSeedState:
-    """Mixin for Keras layers and models that own SeedGenerators.
+    """Mixin for Keras layers and models whose `seed_generator` draws their noise.
 
-    On TensorFlow, adds each SeedGenerator's state variable to the object's
-    trackable children, so that SavedModels and checkpoints include it.
+    Keras saves a SeedGenerator's state nowhere; this mixin keeps it:
+
+    - in `.keras` and `.weights.h5` files (`save_own_variables` /
+      `load_own_variables`), on every backend, so that a reloaded model
+      continues the same stream;
+    - on TensorFlow, in SavedModels and checkpoints, as a trackable child
+      (without it, saving a function that samples failed with an
+      "untracked resource" error).
     """
+
+    _SEED_STATE_KEY = "seed_generator_state"
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         children = super()._trackable_children(save_type, **kwargs)
@@ -66,6 +74,16 @@ class TrackSeedState:
             for index, generator in enumerate(getattr(self, "_seed_generators", [])):
                 children.setdefault(f"seed_generator_state_{index}", generator.state)
         return children
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if self._SEED_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
+        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})
 
 
 def add(x, y):

@@ -577,17 +577,3 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
             greedy = tf.expand_dims(tf.cast(mode, distribution.dtype), 0)
             metrics["greedy_reward"] = tf.reduce_mean(self._objective.rewards(inputs, targets, greedy, 1))
         return self._track(metrics)
-
-    # Keras does not save SeedGenerator state in weight files: kept here, so that
-    # a model reloaded with `load_weights` continues the same sampling stream.
-    _SEED_STATE_KEY = "seed_generator_state"
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        if self._SEED_STATE_KEY in keys:
-            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
-        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})

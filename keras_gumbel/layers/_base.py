@@ -127,20 +127,6 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
             return distributions.one_hot_categorical(logits, axis=axis, dtype=logits.dtype)
         return distributions.relaxed_one_hot_categorical(logits, self._current_temperature(), axis=axis)
 
-    # Keras does not save SeedGenerator state; these two keep it in the
-    # weights file so that a reloaded model continues the same noise stream.
-    _SEED_STATE_KEY = "seed_generator_state"
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        if self._SEED_STATE_KEY in keys:
-            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
-        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})
-
     def get_config(self):
         config = super().get_config()
         config.update(
