@@ -1,12 +1,13 @@
 """REINFORCE against the Gumbel estimators on a small discrete task, with exact expected rewards.
 
 The task: choose one of K = 20 items whose values `x_k` are spread over [0, 1];
-the reward of item k is `1 - 10 (x_k - 0.43)^2`, so the best item is the one
-closest to 0.43, and rewards are positive (an offset that only a baseline can
-remove from REINFORCE's gradient; the Gumbel estimators ignore it). The
+the reward of item k is `4 - 10 (x_k - 0.43)^2`, so the best item is the one
+closest to 0.43, and every reward is positive (1.75 to 4.0): an offset that
+only a baseline can remove from REINFORCE's gradient (a leave-one-out
+baseline removes it exactly; the Gumbel estimators' gradients ignore it). The
 policy is `Categorical(softmax(theta))`, theta learned by Adam from zero.
 The Gumbel estimators see the reward through the sample:
-`1 - 10 (sample . x - 0.43)^2`, which for a relaxed sample is a different
+`4 - 10 (sample . x - 0.43)^2`, which for a relaxed sample is a different
 (biased) objective. Every step, each estimator spends the same budget of
 `--samples` reward evaluations (one batch of samples), and the exact expected
 reward `sum_k p_k R_k` is recorded by enumeration.
@@ -32,14 +33,15 @@ import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 
-NUM_ITEMS, TARGET = 20, 0.43
+NUM_ITEMS, TARGET, OFFSET = 20, 0.43, 4.0
 VALUES = np.linspace(0.0, 1.0, NUM_ITEMS).astype("float32")
-REWARDS = 1.0 - 10.0 * (VALUES - TARGET) ** 2
+REWARDS = OFFSET - 10.0 * (VALUES - TARGET) ** 2
+assert REWARDS.min() > 0  # the point of the offset
 
 
 def reward_of(samples):
-    """Reward through a (possibly relaxed) sample: 1 - 10 (sample . x - target)^2."""
-    return 1.0 - 10.0 * tf.square(tf.reduce_sum(samples * VALUES, -1) - TARGET)
+    """Reward through a (possibly relaxed) sample: OFFSET - 10 (sample . x - target)^2."""
+    return OFFSET - 10.0 * tf.square(tf.reduce_sum(samples * VALUES, -1) - TARGET)
 
 
 def train(estimator, steps, samples, learning_rate, seed):
@@ -113,7 +115,9 @@ def main(argv=None):
     summary = {}
     for name, curve in curves.items():
         regret = best - curve
-        halved = int(np.argmax(regret <= (best - uniform) / 2)) if (regret <= (best - uniform) / 2).any() else None
+        # curve[i] is measured after i + 1 steps.
+        below = regret <= (best - uniform) / 2
+        halved = int(np.argmax(below)) + 1 if below.any() else None
         summary[name] = {"final_expected_reward": float(curve[-1]), "final_regret": float(regret[-1]), "halved": halved}
         print(f"| {name} | {curve[-1]:.5f} | {regret[-1]:.5f} | {halved if halved is not None else 'never'} |")
     (output / "summary.json").write_text(json.dumps(summary, indent=1))

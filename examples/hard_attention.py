@@ -10,11 +10,12 @@ and a small MLP on the attended value.
 Trained five ways: soft attention (softmax, no noise), Gumbel-Softmax attention
 and straight-through attention (`keras_gumbel.GumbelAttention`, temperature
 annealed 1 -> 0.3), and REINFORCE (one-hot choices, `score_function_loss` with a
-leave-one-out baseline over 4 samples). Each is then tested three ways:
+leave-one-out baseline over 4 samples). Each is then tested four ways:
 
 - soft: softmax(scores / 1), no noise;
-- hard: the argmax (softmax at temperature 0.01 for the soft layers: question 1,
-  can the temperature switch a trained layer to hard attention at test time?);
+- cold: softmax(scores / 0.01), no noise (question 1: can the temperature
+  switch a trained layer to hard attention at test time?);
+- argmax: exactly the one-hot of the highest score;
 - noisy: a sampled choice, noise kept at test time (question 2).
 
 Usage:
@@ -98,9 +99,11 @@ def evaluate(model, data, targets, chosen, test_mode):
     if test_mode == "soft":
         layer.mode, layer.sample_at_inference = "softmax", False
         layer.temperature.assign(1.0)
-    elif test_mode == "hard":
+    elif test_mode == "cold":
         layer.mode, layer.sample_at_inference = "softmax", False
         layer.temperature.assign(0.01)
+    elif test_mode == "argmax":
+        layer.mode, layer.sample_at_inference = "straight_through", False
     else:  # noisy: a one-hot choice sampled from softmax(scores) at test time
         layer.mode, layer.sample_at_inference = "straight_through", True
     prediction = keras.ops.convert_to_numpy(model(data, training=False))
@@ -135,15 +138,19 @@ def main(argv=None):
             model.fit(train_data, train_targets, batch_size=100, epochs=args.epochs, verbose=0, callbacks=callbacks)
         scores = keras.ops.convert_to_numpy(model.scores(test_data[0], test_data[1]))
         results[method] = {
-            mode: evaluate(model, test_data, test_targets, test_chosen, mode) for mode in ("soft", "hard", "noisy")
+            mode: evaluate(model, test_data, test_targets, test_chosen, mode)
+            for mode in ("soft", "cold", "argmax", "noisy")
         }
         results[method]["selection_accuracy"] = float(np.mean(scores.argmax(-1) == test_chosen))
         print(f"{method}: {results[method]}")
     print(f"\ntest MSE (target variance {np.var(test_targets):.3f}); {args.epochs} epochs on {args.train} sets")
-    print("| trained with | soft at test | hard at test (argmax) | noisy at test (sampled) | right item picked |")
-    print("|---|---|---|---|---|")
+    print(
+        "| trained with | soft at test (t = 1) | cold at test (t = 0.01) | argmax at test | noisy at test (sampled) "
+        "| right item picked |"
+    )
+    print("|---|---|---|---|---|---|")
     for method, row in results.items():
-        cells = " | ".join(f"{row[key]:.4f}" for key in ("soft", "hard", "noisy"))
+        cells = " | ".join(f"{row[key]:.4f}" for key in ("soft", "cold", "argmax", "noisy"))
         print(f"| {method} | {cells} | {row['selection_accuracy']:.3f} |")
     (output / "results.json").write_text(json.dumps(results, indent=1))
 
