@@ -106,15 +106,6 @@ def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
     return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 
-def is_variable(x):
-    """Whether `x` is a backend variable that `keras.ops.is_tensor` may not count (a `tf.Variable`)."""
-    if backend() == "tensorflow":
-        import tensorflow as tf
-
-        return isinstance(x, tf.Variable)
-    return False
-
-
 def argmax(x, axis):
     """Index of the largest entry along `axis` (the first one on ties)."""
     if backend() == "tensorflow":

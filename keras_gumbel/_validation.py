@@ -20,18 +20,28 @@ def _as_number(value):
     return value
 
 
-def check_positive_finite(name, value):
-    """Returns `value` as a float after checking that it is a finite number > 0.
+def check_real(name, value, expected, condition):
+    """Returns `value` as a float: a TypeError unless it is a real number, a ValueError unless `condition(value)`.
 
     Python and NumPy numbers (and 0-d NumPy arrays) are accepted; bools are not.
     """
     value = _as_number(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(invalid(name, "a positive finite float", value))
+        raise TypeError(invalid(name, expected, value))
     value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(invalid(name, "a positive finite float", value))
+    if not condition(value):
+        raise ValueError(invalid(name, expected, value))
     return value
+
+
+def check_positive_finite(name, value):
+    """Returns `value` as a float after checking that it is a finite number > 0."""
+    return check_real(name, value, "a positive finite float", lambda v: math.isfinite(v) and v > 0)
+
+
+def check_non_negative(name, value):
+    """Returns `value` as a float after checking that it is a finite number >= 0."""
+    return check_real(name, value, "a non-negative finite float", lambda v: math.isfinite(v) and v >= 0)
 
 
 # Temperatures are held and applied in float32: outside this range they round to 0 or inf.
@@ -46,17 +56,6 @@ def check_temperature(value, name="temperature"):
         raise ValueError(
             invalid(name, f"a positive float between {_FLOAT32_TINY:.3g} and {_FLOAT32_MAX:.3g} (float32)", value)
         )
-    return value
-
-
-def check_real(name, value, expected, condition):
-    """Returns `value` as a float: a TypeError unless it is a real number, a ValueError unless `condition(value)`."""
-    value = _as_number(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(invalid(name, expected, value))
-    value = float(value)
-    if not condition(value):
-        raise ValueError(invalid(name, expected, value))
     return value
 
 

@@ -84,7 +84,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         ):
             return
         temperature = self._temperature_at(step)
-        previous = self.current_temperature()
+        previous = self.current_temperature() if self.verbose else None  # a device read only when printing
         for layer in self._annealed:
             layer.temperature.assign(temperature)
         self._last_update_step = step

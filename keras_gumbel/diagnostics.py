@@ -132,17 +132,16 @@ def gradient_estimates(
     generator = keras.random.SeedGenerator(_validation.check_seed(seed))
     copies = num_estimates * (num_samples if estimator == "reinforce_leave_one_out" else 1)
     variable = tf.Variable(np.tile(logits, (copies, 1)))
+    # The estimators that differentiate f through a sample.
+    pathwise = {
+        "gumbel_softmax": lambda x: gumbel_ops.gumbel_softmax(x, temperature=temperature, seed=generator),
+        "straight_through": lambda x: gumbel_ops.gumbel_softmax(x, temperature=temperature, hard=True, seed=generator),
+        "gumbel_rao": lambda x: gumbel_ops.gumbel_rao(x, temperature=temperature, num_draws=num_draws, seed=generator),
+        "reinmax": lambda x: gumbel_ops.reinmax(x, temperature=temperature, seed=generator),
+    }
     with tf.GradientTape() as tape:
-        if estimator in ("gumbel_softmax", "straight_through"):
-            sample = gumbel_ops.gumbel_softmax(
-                variable, temperature=temperature, hard=estimator == "straight_through", seed=generator
-            )
-            objective = tf.reduce_sum(f(sample))
-        elif estimator == "reinmax":
-            objective = tf.reduce_sum(f(gumbel_ops.reinmax(variable, temperature=temperature, seed=generator)))
-        elif estimator == "gumbel_rao":
-            sample = gumbel_ops.gumbel_rao(variable, temperature=temperature, num_draws=num_draws, seed=generator)
-            objective = tf.reduce_sum(f(sample))
+        if estimator in pathwise:
+            objective = tf.reduce_sum(f(pathwise[estimator](variable)))
         else:
             choice = tf.stop_gradient(gumbel_ops.gumbel_softmax(variable, hard=True, seed=generator))
             log_prob = tf.reduce_sum(choice * tf.nn.log_softmax(variable), -1)

@@ -372,7 +372,8 @@ def _straight_through_step(scaled):
 
 def _check_temperature(temperature):
     """Checks a number (Python or NumPy); tensors and variables pass unchecked (the caller keeps them positive)."""
-    if ops.is_tensor(temperature) or isinstance(temperature, keras.Variable) or _backend.is_variable(temperature):
+    # On TensorFlow `is_tensor` also counts variables; elsewhere Keras variables are not tensors.
+    if ops.is_tensor(temperature) or isinstance(temperature, keras.Variable):
         return temperature
     return _validation.check_temperature(temperature)
 

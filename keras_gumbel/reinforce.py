@@ -23,8 +23,6 @@ Reference:
     - [Kool, van Hoof, Welling, 2019. Buy 4 REINFORCE Samples, Get a Baseline for Free!](https://openreview.net/forum?id=r1lgTGL5DE)
 """
 
-import math
-
 import keras
 from keras import ops
 
@@ -259,9 +257,7 @@ class _Objective:
         self.reward_fn = reward_fn
         self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
         self.baseline_kind, self.baseline = _resolve_baseline(baseline, self.num_samples)
-        self.entropy_weight = _validation.check_real(
-            "entropy_weight", entropy_weight, "a non-negative float", lambda value: math.isfinite(value) and value >= 0
-        )
+        self.entropy_weight = _validation.check_non_negative("entropy_weight", entropy_weight)
         self.distribution = distribution
         self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
 
@@ -319,7 +315,7 @@ class _Objective:
             total, metrics, _ = self(inputs, targets, training=True)
             losses = list(extra_losses()) if extra_losses is not None else []
             if losses:
-                total = total + tf.add_n([tf.cast(loss, total.dtype) for loss in losses])
+                total = total + tf.add_n([tf.cast(loss, tf.float32) for loss in losses])
             # Optimizers sum gradients over tf.distribute replicas: average them instead.
             total = total / _backend.replicas_in_sync()
             variables = self.trainable_variables()
@@ -327,12 +323,13 @@ class _Objective:
                 # Before scale_loss, which reads a LossScaleOptimizer's scale variable once it is built.
                 optimizer.build(variables)
             # Mixed precision: a LossScaleOptimizer scales the loss up here and the gradients down when applying.
-            scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), total.dtype)
+            # (The objective is float32 whatever the policy's dtype.)
+            scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
             scaled_total = total * scale
         gradients = tape.gradient(scaled_total, variables)
         # Per-variable sums in float32: a float64 policy may train next to a float32 baseline.
         squares = [tf.cast(tf.reduce_sum(tf.square(g)), tf.float32) for g in gradients if g is not None]
-        metrics["gradient_norm"] = tf.sqrt(tf.add_n(squares) if squares else 0.0) / tf.cast(scale, tf.float32)
+        metrics["gradient_norm"] = tf.sqrt(tf.add_n(squares) if squares else 0.0) / scale
         optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
         return metrics
 
@@ -340,8 +337,8 @@ class _Objective:
         """`log_prob` of the [S, B, ...] actions must be [S, B, ...]: a distribution's batch is the inputs' batch."""
         import tensorflow as tf
 
-        batch_size = tf.shape(keras.tree.flatten(inputs)[0])[0]
-        static_batch = keras.tree.flatten(inputs)[0].shape[0]
+        first_input = keras.tree.flatten(inputs)[0]
+        batch_size, static_batch = tf.shape(first_input)[0], first_input.shape[0]
         message = (
             "The policy's distribution must have the batch of inputs as its first batch axis: log_prob of "
             f"{self.num_samples} samples per input should have shape [num_samples, batch_size, ...]; it has shape "

@@ -91,7 +91,7 @@ class ExponentialDecay(TemperatureSchedule):
 
     def __init__(self, initial=1.0, rate=1e-4, minimum=0.5, update_every=1):
         self.initial = _validation.check_temperature(initial, "initial")
-        self.rate = _check_non_negative("rate", rate)
+        self.rate = _validation.check_non_negative("rate", rate)
         self.minimum = _validation.check_temperature(minimum, "minimum")
         self.update_every = _validation.check_int("update_every", update_every, minimum=1)
 
@@ -176,12 +176,3 @@ class Constant(TemperatureSchedule):
 
     def get_config(self):
         return {"temperature": self.temperature}
-
-
-def _check_non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(_validation.invalid(name, "a non-negative finite float", value))
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(_validation.invalid(name, "a non-negative finite float", value))
-    return value

@@ -102,10 +102,8 @@ class GumbelAttention(BaseGumbelLayer):
         query = ops.convert_to_tensor(query)
         keys = ops.convert_to_tensor(keys)
         values = keys if values is None else ops.convert_to_tensor(values)
-        depth = query.shape[-1]
-        if depth is None:
-            depth = ops.cast(ops.shape(query)[-1], query.dtype)
-        scores = ops.divide(ops.einsum("bd,bnd->bn", query, keys), ops.sqrt(ops.cast(depth, query.dtype)))
+        depth = ops.cast(ops.shape(query)[-1], query.dtype)  # static or, if unknown, dynamic
+        scores = ops.divide(ops.einsum("bd,bnd->bn", query, keys), ops.sqrt(depth))
         masks = [ops.cast(m, "bool") for m in (mask, keys_mask, values_mask) if m is not None]
         any_valid = None
         if masks:
