@@ -97,12 +97,21 @@ def add(x, y):
 
 
 def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
-    """`max(x)` along `axis`. On TensorFlow `tf.reduce_max`: `keras.ops.max` refuses an empty
-    tensor outright (an empty batch), even when the reduced axis is not empty."""
+    """`max(x)` along `axis`, NaN where the reduced slice holds a NaN, on every backend and under XLA.
+
+    On TensorFlow `tf.reduce_max`: `keras.ops.max` refuses an empty tensor
+    outright (an empty batch), even when the reduced axis is not empty. Under
+    XLA on TensorFlow the maximum skips NaN (it returned 2 for [1, nan, 2]),
+    so NaN is put back where the slice holds one.
+    """
     if backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.reduce_max(x, axis=axis, keepdims=keepdims)
+        result = tf.reduce_max(x, axis=axis, keepdims=keepdims)
+        if _tf_in_xla_context():
+            has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
+            result = tf.where(has_nan, tf.constant(float("nan"), x.dtype), result)
+        return result
     return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 

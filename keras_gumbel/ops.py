@@ -150,7 +150,7 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     sample_seed, conditional_seed = (seed, _derived_seed(seed)) if isinstance(seed, int) else (seed, seed)
     logits, axis, out_dtype = _prepare(logits, axis)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, sample_seed), axis))
+    chosen = _one_hot_of_argmax(_perturb(logits, sample_seed), axis)
     # Conditional draws, [num_draws, *shape].
     log_exponential = _log_exponential((num_draws, *ops.shape(logits)), conditional_seed, logits.dtype)
     log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
@@ -167,8 +167,8 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     )
     perturbed = _backend.add(logits, ops.stop_gradient(noise))
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
-    # Exactly `chosen` forward (relaxed - stop_gradient(relaxed) is 0), the averaged relaxed gradient backward.
-    return ops.cast(_backend.add(chosen, ops.subtract(relaxed, ops.stop_gradient(relaxed))), out_dtype)
+    # Exactly `chosen` forward, the averaged relaxed gradient backward.
+    return ops.cast(_with_gradient_of(chosen, relaxed), out_dtype)
 
 
 def reinmax(logits, temperature=1.0, axis=-1, seed=None):
@@ -203,25 +203,20 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     temperature = _check_temperature(temperature)
     logits, axis, out_dtype = _prepare(logits, axis)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    chosen = ops.stop_gradient(_straight_through_one_hot(_perturb(logits, _validation.check_seed(seed)), axis))
+    chosen = _one_hot_of_argmax(_perturb(logits, _validation.check_seed(seed)), axis)
 
-    @ops.custom_gradient
-    def forward(logits):
-        def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            first = _backend.softmax(logits, axis)
-            shifted = ops.multiply(
-                0.5, _backend.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
-            )
-            gradient = ops.subtract(
-                ops.multiply(2.0, _softmax_jvp(shifted, upstream, axis)),
-                ops.multiply(0.5, _softmax_jvp(first, upstream, axis)),
-            )
-            return ops.subtract(gradient, ops.mean(gradient, axis=axis, keepdims=True))
+    def grad(logits, upstream):
+        first = _backend.softmax(logits, axis)
+        shifted = ops.multiply(
+            0.5, _backend.add(_backend.softmax(ops.multiply(logits, inverse_temperature), axis), chosen)
+        )
+        # Both Jacobians have rows that sum to zero, and masked categories (p = 0) get exactly 0.
+        return ops.subtract(
+            ops.multiply(2.0, _softmax_jvp(shifted, upstream, axis)),
+            ops.multiply(0.5, _softmax_jvp(first, upstream, axis)),
+        )
 
-        return chosen, grad
-
-    return ops.cast(forward(logits), out_dtype)
+    return ops.cast(_custom_gradient(chosen, grad)(logits), out_dtype)
 
 
 def gumbel_top_k(logits, k, seed=None):
@@ -298,7 +293,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     if hard:
         indices = ops.top_k(perturbed, k)[1]
         k_hot = ops.sum(ops.one_hot(indices, ops.shape(perturbed)[-1], dtype=perturbed.dtype), axis=-2)
-        taken = _backend.add(ops.stop_gradient(k_hot), ops.subtract(taken, ops.stop_gradient(taken)))
+        taken = _with_gradient_of(k_hot, taken)
     return ops.cast(taken, out_dtype)
 
 
@@ -348,26 +343,17 @@ def sample_bernoulli(logits, temperature, hard, seed, add_noise):
         # u < 1 in floating point, so log(1 - u) is finite too.
         logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
     scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
-    result = _straight_through_step(scaled) if hard else ops.sigmoid(scaled)
-    return ops.cast(result, out_dtype)
+    if not hard:
+        return ops.cast(ops.sigmoid(scaled), out_dtype)
+    # 1[logits + L > 0] whatever the temperature (NaN stays NaN), by selects only.
+    step = ops.where(ops.greater(logits, 0.0), ops.ones_like(logits), ops.zeros_like(logits))
+    step = ops.where(ops.isnan(logits), logits, step)
 
+    def grad(scaled, upstream):
+        y = ops.sigmoid(scaled)
+        return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
 
-def _straight_through_step(scaled):
-    """`1[scaled > 0]` forward (NaN stays NaN); the gradient of `sigmoid(scaled)` backward."""
-
-    @ops.custom_gradient
-    def forward(scaled):
-        step = ops.cast(ops.greater(scaled, 0.0), scaled.dtype)
-        step = ops.where(ops.isnan(scaled), scaled, step)
-
-        def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            y = ops.sigmoid(scaled)
-            return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
-
-        return step, grad
-
-    return forward(scaled)
+    return ops.cast(_custom_gradient(step, grad)(scaled), out_dtype)
 
 
 def _check_temperature(temperature):
@@ -447,7 +433,8 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
         logits = _perturb(logits, seed)
     scaled = ops.multiply(logits, inverse_temperature)
     if hard:
-        result = _straight_through_one_hot(scaled, axis)
+        # The choice is argmax(logits + g), whatever the temperature (which only shapes the gradient).
+        result = _with_softmax_gradient(_one_hot_of_argmax(logits, axis), scaled, axis)
     else:
         result = _backend.softmax(scaled, axis)
     return ops.cast(result, out_dtype)
@@ -486,29 +473,60 @@ def mask_logits(logits, mask, axis=-1):
     return ops.where(any_valid, masked, ops.zeros_like(logits))
 
 
-def _straight_through_one_hot(scaled, axis):
-    """One-hot of `argmax(scaled)` forward; the gradient of `softmax(scaled)` backward.
+def _one_hot_of_argmax(perturbed, axis):
+    """The exact one-hot of `argmax(perturbed)` along `axis`; a NaN row where there is no valid choice.
 
-    The forward value is an exact one-hot (not `y_hard - stop_gradient(y) + y`,
-    which rounding can move off 0 and 1), and the softmax is only computed when
-    a gradient is asked for.
+    A row has no valid choice when its maximum is not finite: all `-inf`
+    (everything masked), or holding NaN or `+inf`. Built from selects only
+    (`one_hot`, `where`): no arithmetic touches the 0s and 1s, so no graph
+    rewrite can move them (TensorFlow's optimiser once turned
+    `one_hot * (max - max + 1)` into sums that rounded to 0.99999994, 0 and 2).
+    """
+    num_classes = perturbed.shape[axis]
+    if num_classes is None:
+        num_classes = ops.shape(perturbed)[axis]
+    one_hot = ops.one_hot(_backend.argmax(perturbed, axis), num_classes, axis=axis, dtype=perturbed.dtype)
+    row_max = _backend.max(perturbed, axis=axis, keepdims=True)
+    return ops.where(ops.isfinite(row_max), one_hot, ops.full_like(row_max, math.nan))
+
+
+def _with_softmax_gradient(value, scaled, axis):
+    """`value` forward, exactly; the gradient of `softmax(scaled)` backward.
+
+    The softmax is only computed when a gradient is asked for.
     """
 
+    def grad(scaled, upstream):
+        return _softmax_jvp(_backend.softmax(scaled, axis), upstream, axis)
+
+    return _custom_gradient(value, grad)(scaled)
+
+
+def _with_gradient_of(value, surrogate):
+    """`value` forward, exactly; the gradient of `surrogate` backward.
+
+    Not `value + surrogate - stop_gradient(surrogate)`: graph optimisers drop
+    `stop_gradient` in the forward pass and reorder the sum, which rounds
+    (an exact 1 came out as 0.99999994).
+    """
+    return _custom_gradient(value, lambda surrogate, upstream: upstream)(surrogate)
+
+
+def _custom_gradient(value, backward):
+    """A function of `x` whose value is `value` and whose vector-Jacobian product is `backward(x, upstream)`.
+
+    `value` is a constant of the function (its own gradient is stopped: on JAX
+    a custom gradient must not close over a traced value). Keras passes the
+    upstream gradient positionally on TensorFlow and JAX and as the keyword
+    `upstream` on PyTorch.
+    """
+    value = ops.stop_gradient(value)
+
     @ops.custom_gradient
-    def forward(scaled):
-        num_classes = scaled.shape[axis]
-        if num_classes is None:
-            num_classes = ops.shape(scaled)[axis]
-        one_hot = ops.one_hot(_backend.argmax(scaled, axis), num_classes, axis=axis, dtype=scaled.dtype)
-        # 1 for rows with a finite maximum; NaN for rows that are all -inf or
-        # hold NaN or +inf (the row has no valid choice, as softmax says).
-        row_max = _backend.max(scaled, axis=axis, keepdims=True)
-        hard = ops.multiply(one_hot, ops.add(ops.subtract(row_max, row_max), 1.0))
-
+    def function(x):
         def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            return _softmax_jvp(_backend.softmax(scaled, axis), upstream, axis)
+            return backward(x, args[0] if upstream is None else upstream)
 
-        return hard, grad
+        return value, grad
 
-    return forward(scaled)
+    return function
