@@ -35,7 +35,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
     Args:
         schedule: A `keras_gumbel.schedules.TemperatureSchedule`, any callable
             `step -> temperature`, or a
-            `keras.optimizers.schedules.LearningRateSchedule`.
+            `keras.optimizers.schedules.LearningRateSchedule`. Each value must
+            be a temperature the layers' constructors accept (positive, finite
+            and within float32's normal range, about 1.2e-38 to 3.4e38); any
+            other is a `ValueError` naming the step and the value.
         layers: `None` (every Gumbel layer of the model whose temperature is
             not learned, nested models included), or a list of layers or layer
             names.
@@ -107,11 +110,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             value = float(keras.ops.convert_to_numpy(value))
         except (TypeError, ValueError) as error:
             raise TypeError(f"The schedule returned {value!r} at step {step}; expected a number.") from error
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(
-                f"The schedule returned temperature={value} at step {step}; temperatures must be positive and finite."
-            )
-        return value
+        try:
+            return _validation.check_temperature(value)  # the rule the layers' constructors apply
+        except ValueError as error:
+            raise ValueError(f"The schedule returned temperature={value!r} at step {step}: {error}") from None
 
     def _select_layers(self):
         found = [layer for layer in _all_layers(self.model) if isinstance(layer, BaseGumbelLayer)]

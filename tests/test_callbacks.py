@@ -1,6 +1,7 @@
 """TemperatureAnnealing: the value used inside the compiled step, logs, resume, selection, errors."""
 
 import csv
+import re
 
 import keras
 import numpy as np
@@ -208,6 +209,28 @@ def test_a_schedule_returning_a_non_positive_value_is_an_error():
     model = compiled_probe()
     with pytest.raises(ValueError, match=r"temperature=-1.0 at step 0"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[keras_gumbel.TemperatureAnnealing(lambda step: -1.0)])
+
+
+@pytest.mark.parametrize(
+    "bad, shown",
+    [
+        (1e-45, "1e-45"),  # positive in float64, 0 (or a denormal) in float32: NaN losses
+        (1e-39, "1e-39"),  # a float32 denormal
+        (1e39, "1e+39"),  # inf in float32
+        (0.0, "0.0"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-1.0, "-1.0"),
+    ],
+)
+def test_a_schedule_value_the_layer_would_refuse_is_an_error_naming_step_and_value(bad, shown):
+    model = compiled_probe()
+    callback = keras_gumbel.TemperatureAnnealing(lambda step: 0.7 if step < 3 else bad)
+    with pytest.raises(ValueError, match=rf"temperature={re.escape(shown)} at step 3\b"):
+        model.fit(X, Y, batch_size=BATCH_SIZE, epochs=1, verbose=0, callbacks=[callback])
+    assert model.gumbel.temperature.numpy() == np.float32(0.7)  # the bad value was never assigned
+    with pytest.raises(ValueError):
+        keras_gumbel.GumbelSoftmax(temperature=bad)  # the same rule as the layer's constructor
 
 
 def test_verbose_prints_changes(capsys):
