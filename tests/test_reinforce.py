@@ -460,3 +460,38 @@ def test_more_errors_name_the_problem():
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="sample_weight"):
         model.fit(CONTEXTS[:8], CONTEXTS[:8], sample_weight=np.ones(8), verbose=0)
+
+
+def test_score_function_refuses_rewards_and_baselines_that_broadcast_to_a_larger_shape():
+    log_prob = np.log(np.array([0.2, 0.5, 0.5, 0.8], "float32"))
+    reward = np.array([1.0, 0.0, 2.0, 3.0], "float32")
+    # [B, 1] against [B] broadcast to [B, B]: every sample was credited with the batch's mean reward.
+    for function in (reinforce.score_function_terms, reinforce.score_function_loss):
+        with pytest.raises(ValueError, match=r"`reward`.*`log_prob`.*\(4,\).*reward\.shape=\(4, 1\)"):
+            function(log_prob, reward[:, None])
+        with pytest.raises(ValueError, match=r"`reward`.*\(4,\).*reward\.shape=\(2,\)"):
+            function(log_prob, reward[:2])
+        with pytest.raises(ValueError, match=r"`baseline`.*`reward`.*\(4,\).*baseline\.shape=\(4, 1\)"):
+            function(log_prob, reward, reward[:, None])
+    # Python lists and NumPy arrays are accepted; a scalar baseline (a moving average) still broadcasts.
+    expected = -np.mean((reward - 1.5) * log_prob)
+    assert float(reinforce.score_function_loss(log_prob.tolist(), reward.tolist(), 1.5)) == pytest.approx(expected)
+    assert float(reinforce.score_function_loss(log_prob, reward, np.float32(1.5))) == pytest.approx(expected)
+    # A per-input baseline [1, B] or [B] against [S, B] rewards (a learned baseline) keeps the shape [S, B].
+    log_probs, rewards = np.tile(log_prob, (3, 1)), np.tile(reward, (3, 1))
+    for baseline in (np.ones((1, 4), "float32"), np.ones(4, "float32")):
+        assert tuple(reinforce.score_function_terms(log_probs, rewards, baseline).shape) == (3, 4)
+    with pytest.raises(ValueError, match=r"`baseline`.*\(3, 4\).*baseline\.shape=\(4, 4\)"):
+        reinforce.score_function_terms(log_probs, rewards, np.ones((4, 4), "float32"))
+
+
+def test_score_function_checks_what_static_shapes_allow_under_tf_function():
+    vector, column = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 1], tf.float32)
+    # The ranks differ whatever the batch size: refused when traced.
+    wrong = tf.function(reinforce.score_function_loss, input_signature=[vector, column])
+    with pytest.raises(ValueError, match=r"reward\.shape=\(None, 1\)"):
+        wrong.get_concrete_function()
+    # Unknown sizes of the same rank are not checked at run time: these trace and run.
+    right = tf.function(reinforce.score_function_loss, input_signature=[vector, vector, tf.TensorSpec([], tf.float32)])
+    loss = right(tf.math.log([0.5, 0.25]), tf.constant([1.0, 2.0]), tf.constant(1.0))
+    assert float(loss) == pytest.approx(-np.mean(np.array([0.0, 1.0]) * np.log([0.5, 0.25])))
