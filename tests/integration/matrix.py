@@ -1,0 +1,480 @@
+"""The execution-mode matrix: every public op and layer, every mode users run it in.
+
+A *case* is one op or layer, wrapped as a Keras layer that maps logits
+[batch, 5] (the last category masked with -inf) to its output, with the
+*form* of that output. The form says which properties hold:
+
+| form             | forward values                  | law checked on                       |
+| ---------------- | ------------------------------- | ------------------------------------ |
+| `one_hot`        | exactly 0/1, rows sum to 1      | the chosen category                  |
+| `relaxed`        | on the simplex                  | the argmax (Gumbel-max: same law)    |
+| `k_hot`          | exactly 0/1, rows sum to k      | the chosen subset                    |
+| `relaxed_k`      | non-negative, rows sum to k     | (a relaxation: none exact)           |
+| `indices`        | k distinct valid indices        | the ordered draw without replacement |
+| `binary`         | exactly 0/1                     | the frequency of 1 per entry         |
+| `relaxed_binary` | in [0, 1]                       | the frequency of y > 1/2 per entry   |
+
+A *mode* runs a case where users run it: eager, `tf.function`, XLA, what
+`model.fit` trains with, `model.predict`, a SavedModel served after
+`model.export`, and `jax.jit` / eager PyTorch on those backends.
+
+A new op or layer joins the matrix by adding a `Case` to `CASES`; a new mode
+by adding a `Mode` to `MODES`. `test_execution_modes.py` asserts every
+property of every case in every mode.
+"""
+
+import dataclasses
+import functools
+import pathlib
+import tempfile
+import warnings
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from helpers import to_numpy
+
+import keras_gumbel
+from keras_gumbel import _backend
+
+BACKEND = keras.backend.backend()
+
+# Four valid categories and one masked one. Bernoulli cases read the row as five independent log-odds.
+PROBABILITIES = np.array([0.1, 0.2, 0.3, 0.4])
+LOGITS_ROW = np.append(np.log(PROBABILITIES), -np.inf).astype("float32")
+MASKED = 4
+NUM_ROWS = 20_000  # samples per law check
+GRADIENT_ROWS = 64
+TEMPERATURE = 0.5
+
+
+def logits(num_rows=NUM_ROWS):
+    return np.tile(LOGITS_ROW, (num_rows, 1))
+
+
+def gradient_weights():
+    """The upstream gradient: the loss is sum(output * weights)."""
+    return np.random.default_rng(0).normal(size=(GRADIENT_ROWS, LOGITS_ROW.size)).astype("float32")
+
+
+class OpLayer(_backend.TrackSeedState, keras.layers.Layer):
+    """An op as a layer that owns the op's SeedGenerator (so that models, fit and SavedModels can hold it)."""
+
+    def __init__(self, op, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.op = op
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.op(inputs, seed=self.seed_generator)
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+
+
+class TopKLayer(OpLayer):
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor((inputs.shape[0], 2), dtype="int32")
+
+
+class AttentionAsSampler(keras.layers.Layer):
+    """`GumbelAttention` driven so that its scores are the logits and its output is its weights.
+
+    query = 1, keys = logits (d = 1, so scores = keys . query / sqrt(1)), values
+    = the identity, and the masked category masked through `mask`.
+    """
+
+    def __init__(self, attention, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = attention
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        valid = keras.ops.isfinite(inputs)
+        keys = keras.ops.expand_dims(keras.ops.where(valid, inputs, keras.ops.zeros_like(inputs)), -1)
+        query = keras.ops.ones_like(inputs[:, :1])
+        size = inputs.shape[-1]
+        values = keras.ops.broadcast_to(keras.ops.eye(size), (keras.ops.shape(inputs)[0], size, size))
+        return self.attention(query, keys, values, mask=valid, training=training)
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One op or layer. `make(seed, sample_at_inference)` returns a fresh layer from logits to output."""
+
+    name: str
+    make: Callable
+    form: str
+    is_layer: bool = False  # has an inference (training=False) output of its own
+    k: int = 1
+    temperature: float = TEMPERATURE
+    differentiable: bool = True
+
+    def expected_inference(self, logits):
+        """What a layer returns at inference (no noise), from the logits."""
+        valid = logits[:, :MASKED]
+        if self.form == "one_hot":
+            return np.eye(logits.shape[1], dtype="float32")[logits.argmax(-1)]
+        if self.form == "relaxed":
+            scaled = valid / self.temperature
+            weights = np.exp(scaled - scaled.max(-1, keepdims=True))
+            return np.concatenate([weights / weights.sum(-1, keepdims=True), np.zeros_like(logits[:, MASKED:])], -1)
+        if self.form == "binary":
+            return (logits > 0).astype("float32")
+        if self.form == "relaxed_binary":
+            return 1 / (1 + np.exp(-logits / self.temperature))
+        raise ValueError(self.form)
+
+
+def _op(name, form, function, **kwargs):
+    return Case(name, lambda seed, sample_at_inference=False: OpLayer(function, seed), form, **kwargs)
+
+
+def _layer(name, form, layer_class, **options):
+    def make(seed, sample_at_inference=False):
+        return layer_class(seed=seed, sample_at_inference=sample_at_inference, **options)
+
+    return Case(name, make, form, is_layer=True, temperature=options.get("temperature", 1.0))
+
+
+def _attention(name, form, mode):
+    def make(seed, sample_at_inference=False):
+        return AttentionAsSampler(
+            keras_gumbel.GumbelAttention(
+                mode=mode, temperature=TEMPERATURE, seed=seed, sample_at_inference=sample_at_inference
+            )
+        )
+
+    return Case(name, make, form, is_layer=True)
+
+
+ops = keras_gumbel.ops
+T = TEMPERATURE
+CASES = [
+    _op("ops.gumbel_softmax", "relaxed", functools.partial(ops.gumbel_softmax, temperature=T)),
+    _op("ops.gumbel_softmax(hard)", "one_hot", functools.partial(ops.gumbel_softmax, temperature=T, hard=True)),
+    _op("ops.gumbel_rao", "one_hot", functools.partial(ops.gumbel_rao, temperature=T, num_draws=4)),
+    _op("ops.reinmax", "one_hot", functools.partial(ops.reinmax, temperature=1.0)),
+    Case(
+        "ops.gumbel_top_k",
+        lambda seed, sample_at_inference=False: TopKLayer(functools.partial(ops.gumbel_top_k, k=2), seed),
+        "indices",
+        k=2,
+        differentiable=False,
+    ),
+    _op("ops.relaxed_top_k", "relaxed_k", functools.partial(ops.relaxed_top_k, k=2, temperature=T), k=2),
+    _op("ops.relaxed_top_k(hard)", "k_hot", functools.partial(ops.relaxed_top_k, k=2, temperature=T, hard=True), k=2),
+    _op("ops.relaxed_bernoulli", "relaxed_binary", functools.partial(ops.relaxed_bernoulli, temperature=T)),
+    _op("ops.relaxed_bernoulli(hard)", "binary", functools.partial(ops.relaxed_bernoulli, temperature=T, hard=True)),
+    _layer("GumbelSoftmax", "relaxed", keras_gumbel.GumbelSoftmax, temperature=T),
+    _layer("StraightThroughGumbel", "one_hot", keras_gumbel.StraightThroughGumbel, temperature=T),
+    _layer(
+        "StraightThroughGumbel(gumbel_rao)",
+        "one_hot",
+        keras_gumbel.StraightThroughGumbel,
+        temperature=T,
+        gradient_estimator="gumbel_rao",
+        num_draws=4,
+    ),
+    _layer(
+        "StraightThroughGumbel(reinmax)", "one_hot", keras_gumbel.StraightThroughGumbel, gradient_estimator="reinmax"
+    ),
+    _layer("RelaxedBernoulli", "relaxed_binary", keras_gumbel.RelaxedBernoulli, temperature=T),
+    _layer("RelaxedBernoulli(straight_through)", "binary", keras_gumbel.RelaxedBernoulli, straight_through=True),
+    _attention("GumbelAttention(gumbel_softmax)", "relaxed", "gumbel_softmax"),
+    _attention("GumbelAttention(straight_through)", "one_hot", "straight_through"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Modes. Each returns, for a fresh layer: two consecutive training-time samples, the gradient of
+# sum(output * weights) with respect to the logits (or None where the mode has none), and two
+# consecutive inference outputs.
+
+
+@dataclasses.dataclass
+class Run:
+    draws: list  # two consecutive samples
+    gradient: object  # [GRADIENT_ROWS, 5] or None
+    inference: list  # two consecutive inference outputs of a layer (None for ops)
+
+
+class Mode:
+    name = ""
+    backends = ("tensorflow",)
+    samples_in_training = True  # False: samples come from a layer built with sample_at_inference=True
+    has_gradient = True
+    slow = False
+
+    def run(self, case, seed):
+        """Two samples, the gradient and two inference outputs of a fresh layer."""
+        sampler = case.make(seed, sample_at_inference=case.is_layer and not self.samples_in_training)
+        draws = self.draws(sampler, logits(), training=self.samples_in_training)
+        gradient = None
+        if self.has_gradient and case.differentiable:
+            gradient = self.gradient(case.make(seed), logits(GRADIENT_ROWS), gradient_weights())
+        inference = None
+        if case.is_layer:
+            inference = self.draws(case.make(seed), logits(GRADIENT_ROWS), training=False)
+        return Run(draws, gradient, inference)
+
+    def replay(self, case, seed):
+        """The two samples of another fresh layer with the same seed."""
+        sampler = case.make(seed, sample_at_inference=case.is_layer and not self.samples_in_training)
+        return self.draws(sampler, logits(), training=self.samples_in_training)
+
+
+def _tf_function(jit_compile):
+    import tensorflow as tf
+
+    return functools.partial(tf.function, jit_compile=jit_compile, reduce_retracing=True)
+
+
+class Eager(Mode):
+    name = "eager"
+    backends = ("tensorflow", "jax", "torch")
+
+    def compile(self, function):
+        return function
+
+    def draws(self, layer, x, training):
+        call = self.compile(lambda x: layer(x, training=training))
+        return [to_numpy(call(x)) for _ in range(2)]
+
+    def gradient(self, layer, x, weights):
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            @self.compile
+            def gradient(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = tf.reduce_sum(layer(x, training=True) * weights)
+                return tape.gradient(loss, x)
+
+            return to_numpy(gradient(tf.constant(x)))
+        from helpers import gradient
+
+        return gradient(lambda v: keras.ops.sum(keras.ops.multiply(layer(v, training=True), weights)), x)
+
+
+class Graph(Eager):
+    name = "tf.function"
+    backends = ("tensorflow",)
+
+    def compile(self, function):
+        return _tf_function(False)(function)
+
+
+class XLA(Eager):
+    name = "xla"
+    backends = ("tensorflow",)
+    slow = True
+
+    def compile(self, function):
+        return _tf_function(True)(function)
+
+
+class JaxJit(Mode):
+    """`jax.jit` over the layer's `stateless_call`, carrying its state (the seed) from call to call."""
+
+    name = "jax.jit"
+    backends = ("jax",)
+
+    def draws(self, layer, x, training):
+        import jax
+
+        layer.build(x.shape)
+        trainable = [v.value for v in layer.trainable_variables]
+        state = [v.value for v in layer.non_trainable_variables]
+        call = jax.jit(lambda state, x: layer.stateless_call(trainable, state, x, training=training))
+        draws = []
+        for _ in range(2):
+            output, state = call(state, x)
+            draws.append(np.asarray(output))
+        return draws
+
+    def gradient(self, layer, x, weights):
+        import jax
+
+        layer.build(x.shape)
+        trainable = [v.value for v in layer.trainable_variables]
+        state = [v.value for v in layer.non_trainable_variables]
+
+        def loss(x):
+            output, _ = layer.stateless_call(trainable, state, x, training=True)
+            return (output * weights).sum()
+
+        return np.asarray(jax.jit(jax.grad(loss))(x))
+
+
+class _LogitsWeight(keras.layers.Layer):
+    """Holds the logits as a weight (so that `fit` computes their gradient); ignores its input."""
+
+    def __init__(self, value, trainable, **kwargs):
+        super().__init__(**kwargs)
+        self.value = self.add_weight(
+            shape=value.shape, initializer=keras.initializers.Constant(value), trainable=trainable
+        )
+
+    def call(self, inputs):
+        return keras.ops.convert_to_tensor(self.value)
+
+
+class _Record(keras.layers.Layer):
+    """Passes its input through and, in training, keeps it in a variable (what `fit` trained with)."""
+
+    def __init__(self, shape, dtype, **kwargs):
+        super().__init__(**kwargs)
+        self.record = self.add_weight(shape=shape, initializer="zeros", trainable=False, dtype=dtype)
+
+    def call(self, inputs, training=None):
+        if training:
+            self.record.assign(keras.ops.cast(inputs, self.record.dtype))
+        return inputs
+
+
+class Fit(Mode):
+    """What `model.fit` trains with: the sample recorded inside the train step; the gradient from one SGD step."""
+
+    name = "fit"
+    slow = True
+
+    def run(self, case, seed):
+        draws = self._fit(case, seed, logits(), epochs=2)[0]
+        gradient = None
+        if case.differentiable:
+            gradient = self._fit(case, seed, logits(GRADIENT_ROWS), epochs=1, weights=gradient_weights())[1]
+        return Run(draws, gradient, None)
+
+    def replay(self, case, seed):
+        return self._fit(case, seed, logits(), epochs=2)[0]
+
+    def _fit(self, case, seed, values, epochs, weights=None):
+        num_rows = values.shape[0]
+        output_dtype = "int32" if case.form == "indices" else "float32"
+        output_width = case.k if case.form == "indices" else values.shape[1]
+        inputs = keras.Input((1,), batch_size=num_rows)
+        source = _LogitsWeight(values, trainable=case.differentiable)
+        record = _Record((num_rows, output_width), output_dtype)
+        output = record(case.make(seed)(source(inputs)))
+        if case.form == "indices":
+            output = keras.ops.cast(output, "float32")
+        model = keras.Model(inputs, output)
+        model.compile(keras.optimizers.SGD(1.0), loss=_WEIGHTED_SUM)
+        targets = np.zeros((num_rows, output_width), "float32") if weights is None else weights
+        recorded = []
+        callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: recorded.append(to_numpy(record.record)))
+        before = to_numpy(source.value)
+        with warnings.catch_warnings():
+            # A case without a gradient (integer indices) trains no weight, and Keras says so.
+            warnings.filterwarnings("ignore", "The model does not have any trainable weights")
+            self._fit_once(model, num_rows, targets, epochs, callback)
+        after = to_numpy(source.value)
+        with np.errstate(invalid="ignore"):
+            # A masked logit (-inf) that stays -inf had a zero (or finite) gradient; a NaN one turns it NaN.
+            gradient = np.where(np.isfinite(before), before - after, np.where(after == before, 0.0, np.nan))
+        return recorded, gradient
+
+    @staticmethod
+    def _fit_once(model, num_rows, targets, epochs, callback):
+        model.fit(
+            np.zeros((num_rows, 1), "float32"),
+            targets,
+            batch_size=num_rows,
+            epochs=epochs,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callback],
+        )
+
+
+class _WeightedSum(keras.losses.Loss):
+    def call(self, targets, output):
+        return keras.ops.sum(keras.ops.multiply(targets, output), axis=-1)
+
+
+# Summed over the batch, so that the step's change of each logit is its own gradient.
+_WEIGHTED_SUM = _WeightedSum(reduction="sum")
+
+
+class Predict(Mode):
+    """`model.predict` (inference: a layer samples only with `sample_at_inference=True`)."""
+
+    name = "predict"
+    samples_in_training = False
+    has_gradient = False
+    slow = True
+
+    def draws(self, layer, x, training):
+        model = _model_of(layer)
+        return [model.predict(x, batch_size=x.shape[0], verbose=0) for _ in range(2)]
+
+
+class Served(Mode):
+    """`model.export` then `tf.saved_model.load(...).serve`, as a serving system runs it."""
+
+    name = "savedmodel"
+    samples_in_training = False
+    has_gradient = False
+    slow = True
+
+    def draws(self, layer, x, training):
+        import tensorflow as tf
+
+        model = _model_of(layer)
+        with tempfile.TemporaryDirectory() as directory:
+            path = str(pathlib.Path(directory) / "served")
+            model.export(path, verbose=False)
+            served = tf.saved_model.load(path)
+            return [served.serve(x).numpy() for _ in range(2)]
+
+
+def _model_of(layer):
+    inputs = keras.Input((LOGITS_ROW.size,))
+    return keras.Model(inputs, layer(inputs))
+
+
+MODES = [Eager(), Graph(), XLA(), Fit(), Predict(), Served(), JaxJit()]
+
+
+@functools.cache
+def run(case_name, mode_name, seed):
+    case = next(case for case in CASES if case.name == case_name)
+    mode = next(mode for mode in MODES if mode.name == mode_name)
+    return mode.run(case, seed)
+
+
+def exact_probabilities(form, k):
+    """The exact law of what the law check reads: {outcome: probability} over the four valid categories."""
+    p = PROBABILITIES
+    if form in ("one_hot", "relaxed"):
+        return {i: p[i] for i in range(4)}
+    if form == "indices":  # ordered draws without replacement
+        return {(i, j): p[i] * p[j] / (1 - p[i]) for i in range(4) for j in range(4) if i != j}
+    if form == "k_hot":  # unordered pairs
+        return {(i, j): p[i] * p[j] / (1 - p[i]) + p[j] * p[i] / (1 - p[j]) for i in range(4) for j in range(i + 1, 4)}
+    if form in ("binary", "relaxed_binary"):  # P(y = 1) per entry: sigmoid(log p)
+        return {i: p[i] / (1 + p[i]) for i in range(4)} | {MASKED: 0.0}
+    raise ValueError(form)
+
+
+def outcomes(form, sample):
+    """What the law check reads from a sample: the outcome of each row (or, binary, the 1s per entry)."""
+    if form in ("one_hot", "relaxed"):
+        return sample.argmax(-1)
+    if form == "indices":
+        return [tuple(row) for row in sample.tolist()]
+    if form == "k_hot":
+        return [tuple(np.flatnonzero(row)) for row in sample]
+    if form in ("binary", "relaxed_binary"):
+        return sample > 0.5
+    raise ValueError(form)
