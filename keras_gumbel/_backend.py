@@ -112,6 +112,11 @@ def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
             has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
             result = tf.where(has_nan, tf.constant(float("nan"), x.dtype), result)
         return result
+    if backend() == "torch":
+        import torch
+
+        # keras.ops.max refuses an empty tensor on PyTorch too; amax keeps NaN.
+        return torch.amax(x, dim=axis, keepdim=keepdims)
     return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 
@@ -122,6 +127,19 @@ def argmax(x, axis):
 
         return tf.argmax(x, axis=axis)
     return keras.ops.argmax(x, axis=axis)
+
+
+def fold_seed(seed):
+    """An integer seed as the running backend's seed dtype holds it; `None` and SeedGenerators unchanged.
+
+    TensorFlow holds any 64-bit seed. JAX's seeds are uint32 and a PyTorch
+    `SeedGenerator` keeps its state in int32: there the seed is taken modulo
+    2**31 (seeds in [0, 2**31) are unchanged; `s` and `s + 2**31` give the same
+    stream).
+    """
+    if isinstance(seed, int) and backend() != "tensorflow":
+        return seed % 2**31
+    return seed
 
 
 def uniform_positive(shape, seed=None, dtype="float32"):
@@ -142,7 +160,7 @@ def uniform_positive(shape, seed=None, dtype="float32"):
     floor = tiny(dtype)
     if backend() == "tensorflow":
         return _tf_uniform_positive(shape, seed, dtype, floor)
-    return keras.random.uniform(shape, minval=floor, maxval=1.0, dtype=dtype, seed=seed)
+    return keras.random.uniform(shape, minval=floor, maxval=1.0, dtype=dtype, seed=fold_seed(seed))
 
 
 _TF_AUTO_SELECT = 3  # tf.random.Algorithm.AUTO_SELECT

@@ -129,7 +129,7 @@ def gradient_estimates(
     temperature = _validation.check_temperature(temperature)
     logits = _check_logits(logits).astype("float32")
     f = _per_row(f)
-    generator = keras.random.SeedGenerator(_validation.check_seed(seed))
+    generator = keras.random.SeedGenerator(_backend.fold_seed(_validation.check_seed(seed)))
     copies = num_estimates * (num_samples if estimator == "reinforce_leave_one_out" else 1)
     variable = tf.Variable(np.tile(logits, (copies, 1)))
     # The estimators that differentiate f through a sample.

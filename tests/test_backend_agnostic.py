@@ -173,3 +173,28 @@ def test_gumbel_attention_everywhere():
     scores = np.einsum("bd,bnd->bn", query, keys)
     np.testing.assert_array_equal(to_numpy(weights), np.eye(6)[scores.argmax(-1)])
     np.testing.assert_allclose(to_numpy(out), keys[np.arange(4), scores.argmax(-1)], rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 2**32, -(2**63), 2**63 - 1])
+def test_every_seed_the_check_accepts_works_on_every_backend(seed):
+    batch = np.tile(LOGITS, (8, 1))
+    draws = [to_numpy(keras_gumbel.ops.gumbel_softmax(batch, hard=True, seed=seed)) for _ in range(2)]
+    np.testing.assert_array_equal(draws[0], draws[1])  # an integer seed: the same draw on every call
+    layers = [keras_gumbel.StraightThroughGumbel(seed=seed) for _ in range(2)]
+    np.testing.assert_array_equal(*(to_numpy(layer(batch, training=True)) for layer in layers))
+    assert layers[0].get_config()["seed"] == seed  # the user's seed is kept as given
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda x: keras_gumbel.ops.gumbel_softmax(x, hard=True, seed=1),
+        lambda x: keras_gumbel.ops.gumbel_rao(x, seed=1),
+        lambda x: keras_gumbel.ops.reinmax(x, seed=1),
+        lambda x: keras_gumbel.ops.relaxed_top_k(x, 2, hard=True, seed=1),
+        lambda x: keras_gumbel.StraightThroughGumbel(seed=1)(x, training=True),
+        lambda x: keras_gumbel.StraightThroughGumbel(seed=1)(x),
+    ],
+)
+def test_hard_samples_of_an_empty_batch(sampler):
+    assert to_numpy(sampler(np.zeros((0, 4), "float32"))).shape == (0, 4)

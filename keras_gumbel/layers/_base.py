@@ -64,7 +64,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
                 _validation.invalid("seed", "None or an integer (the layer makes its own SeedGenerator)", seed)
             )
         self.seed = _validation.check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.seed_generator = keras.random.SeedGenerator(_backend.fold_seed(self.seed))
         # float32 whatever the dtype policy, and never autocast to float16:
         # temperatures such as 1e-4 and 1e3 must keep their value.
         self.temperature = self.add_weight(
