@@ -83,6 +83,30 @@ def check_axis(axis, rank):
     return axis if rank is None or axis >= 0 else axis + rank
 
 
+def rank(tensor, name="logits"):
+    """The rank of `tensor`; a ValueError naming `name` if it is unknown (a tf.function traced without shapes)."""
+    try:
+        return len(tensor.shape)
+    except ValueError:  # TensorFlow: "Cannot take the length of shape with unknown rank."
+        raise ValueError(
+            invalid(
+                name,
+                "a tensor of known rank (in a tf.function, give its input_signature a shape such as [None, K])",
+                "<a tensor of unknown rank>",
+            )
+        ) from None
+
+
+def check_category_axis(tensor, axis, name="logits"):
+    """Normalises the category `axis` of `tensor`: a known rank, an axis in range, at least one category."""
+    axis = check_axis(check_int("axis", axis), rank(tensor, name))
+    if tensor.shape[axis] == 0:
+        raise ValueError(
+            invalid(name, f"at least one category along axis {axis}", f"<a tensor of shape {tuple(tensor.shape)}>")
+        )
+    return axis
+
+
 def check_seed(value):
     import keras
 

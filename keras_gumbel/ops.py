@@ -108,7 +108,7 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     _validation.check_bool("hard", hard)
     seed = _validation.check_seed(seed)
     logits = ops.convert_to_tensor(logits)
-    axis = _validation.check_axis(_validation.check_int("axis", axis), len(logits.shape))
+    axis = _validation.check_category_axis(logits, axis)
     return sample(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
 
 
@@ -299,7 +299,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
 
 def _top_k_arguments(logits, k):
     logits, _, out_dtype = _prepare(logits)
-    if len(logits.shape) == 0:
+    if _validation.rank(logits) == 0:
         raise ValueError(_validation.invalid("logits", "a tensor of rank >= 1 (categories on the last axis)", logits))
     num_classes = logits.shape[-1]
     k = _validation.check_int("k", k, minimum=1)
@@ -377,8 +377,10 @@ def _prepare(logits, axis=None):
     logits = ops.convert_to_tensor(logits)
     out_dtype = keras.backend.standardize_dtype(logits.dtype)
     logits = ops.cast(logits, compute_dtype_for(out_dtype))
-    if axis is not None:
-        axis = _validation.check_axis(_validation.check_int("axis", axis), len(logits.shape))
+    if axis is None:
+        _validation.rank(logits)  # a named error for an unknown rank
+    else:
+        axis = _validation.check_category_axis(logits, axis)
     return logits, axis, out_dtype
 
 

@@ -9,6 +9,7 @@ import scipy.stats
 from helpers import softmax
 from helpers import to_numpy
 
+import keras_gumbel
 from keras_gumbel import ops as gumbel_ops
 
 P_VALUE_FLOOR = 1e-3  # a correct sampler fails a test with a random seed 1 time in 1000
@@ -168,3 +169,35 @@ class TestGumbelSoftmax:
     def test_integer_logits_raise_a_type_error(self):
         with pytest.raises(TypeError, match="floating-point logits.*int32"):
             gumbel_ops.gumbel_softmax(np.array([[1, 2, 3]], "int32"))
+
+
+OPS_ON_LOGITS = {
+    "gumbel_softmax": lambda x: keras_gumbel.ops.gumbel_softmax(x, seed=1),
+    "gumbel_softmax(hard)": lambda x: keras_gumbel.ops.gumbel_softmax(x, hard=True, seed=1),
+    "gumbel_rao": lambda x: keras_gumbel.ops.gumbel_rao(x, seed=1),
+    "reinmax": lambda x: keras_gumbel.ops.reinmax(x, seed=1),
+    "relaxed_bernoulli": lambda x: keras_gumbel.ops.relaxed_bernoulli(x, seed=1),
+    "gumbel_top_k": lambda x: keras_gumbel.ops.gumbel_top_k(x, 1, seed=1),
+    "relaxed_top_k": lambda x: keras_gumbel.ops.relaxed_top_k(x, 1, seed=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(set(OPS_ON_LOGITS) - {"relaxed_bernoulli"}))
+def test_zero_categories_are_a_named_error(name):
+    expected = r"`(logits|k)`.*(at least one category|at most the number of categories \(0\))"
+    with pytest.raises(ValueError, match=expected):
+        OPS_ON_LOGITS[name](np.zeros((2, 0), "float32"))
+
+
+def test_a_layer_refuses_zero_categories_by_name():
+    with pytest.raises(ValueError, match="`inputs`. Expected at least one category along axis 1"):
+        keras_gumbel.StraightThroughGumbel()(np.zeros((2, 0), "float32"), training=True)
+
+
+@pytest.mark.parametrize("name", sorted(OPS_ON_LOGITS))
+def test_unknown_rank_inside_tf_function_is_a_named_error(name):
+    import tensorflow as tf
+
+    traced = tf.function(OPS_ON_LOGITS[name], input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)
+    with pytest.raises(ValueError, match="`logits`. Expected a tensor of known rank"):
+        traced(np.zeros((2, 3), "float32"))

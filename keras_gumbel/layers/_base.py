@@ -91,7 +91,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
 
     def call(self, inputs, training=None, mask=None):
         inputs = ops.convert_to_tensor(inputs)
-        axis = _validation.check_axis(self.axis, len(inputs.shape))
+        axis = _validation.check_category_axis(inputs, self.axis, name="inputs")
         if mask is not None:
             inputs = _mask_categories(inputs, mask, axis)
         add_noise = bool(training) or self.sample_at_inference
@@ -122,7 +122,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         from keras_gumbel import distributions
 
         logits = ops.convert_to_tensor(logits)
-        axis = _validation.check_axis(self.axis, len(logits.shape))
+        axis = _validation.check_category_axis(logits, self.axis)
         if self._hard:
             return distributions.one_hot_categorical(logits, axis=axis, dtype=logits.dtype)
         return distributions.relaxed_one_hot_categorical(logits, self._current_temperature(), axis=axis)
