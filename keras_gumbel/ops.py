@@ -286,15 +286,43 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     taken = ops.zeros_like(perturbed)
     weights = perturbed
     for _ in range(k):
-        step = ops.softmax(ops.multiply(weights, inverse_temperature), axis=-1)
-        taken = _backend.add(taken, step)
-        # Discount what was taken; the floor keeps log finite where a category is fully taken.
-        weights = _backend.add(weights, ops.log(ops.maximum(ops.subtract(1.0, step), _backend.tiny(logits.dtype))))
+        scaled = ops.multiply(weights, inverse_temperature)
+        log_step = ops.log_softmax(scaled, axis=-1)
+        taken = _backend.add(taken, ops.exp(log_step))
+        # Discount what was taken: weights + log(1 - step).
+        weights = _backend.add(weights, _log_one_minus_softmax(scaled, log_step))
     if hard:
         indices = ops.top_k(perturbed, k)[1]
         k_hot = ops.sum(ops.one_hot(indices, ops.shape(perturbed)[-1], dtype=perturbed.dtype), axis=-2)
         taken = _with_gradient_of(k_hot, taken)
     return ops.cast(taken, out_dtype)
+
+
+def _log_one_minus_softmax(scaled, log_softmax):
+    """`log(1 - softmax(scaled))` along the last axis, with a bounded gradient.
+
+    `log(1 - p)` written as is has the gradient `-1 / (1 - p)`, which explodes
+    as a category is fully taken (p -> 1: 1e10 at temperature 1e-4, infinite
+    once cast to float16). Only the largest entry can have p > 1/2; for it,
+    `log(1 - p_max) = logsumexp(the others) - logsumexp(all)`, whose gradient
+    is a difference of two softmaxes. The others use `log1p(-p)`, p <= 1/2.
+    The result is kept >= log(tiny) (finite where nothing is left to take).
+    """
+    num_classes = scaled.shape[-1]
+    if num_classes is None:
+        num_classes = ops.shape(scaled)[-1]
+    is_max = ops.cast(ops.one_hot(_backend.argmax(scaled, -1), num_classes, dtype="int32"), "bool")
+    others = ops.where(is_max, ops.full_like(scaled, -math.inf), scaled)
+    # A row with one finite entry has no others: a stand-in row keeps the gradient finite (unused below).
+    any_other = ops.isfinite(_backend.max(others, axis=-1, keepdims=True))
+    others = ops.where(any_other, others, ops.zeros_like(scaled))
+    log_rest = ops.subtract(
+        ops.logsumexp(others, axis=-1, keepdims=True), ops.logsumexp(scaled, axis=-1, keepdims=True)
+    )
+    floor = math.log(_backend.tiny(scaled.dtype))
+    log_rest = ops.where(any_other, log_rest, ops.full_like(log_rest, floor))
+    log_not_max = ops.log1p(ops.negative(ops.exp(ops.minimum(log_softmax, math.log(0.5)))))
+    return ops.maximum(ops.where(is_max, log_rest, log_not_max), floor)
 
 
 def _top_k_arguments(logits, k):

@@ -91,6 +91,38 @@ def test_relaxed_k_hot_is_xie_and_ermons_recursion_on_the_same_noise(temperature
     np.testing.assert_allclose(sample, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("temperature", [0.3, 1.0])
+def test_relaxed_k_hot_gradient_is_the_recursions_gradient(temperature):
+    # The recursion written naively with log(1 - step), in float64 where its gradient is still accurate.
+    batch = np.tile(LOGITS, (32, 1)).astype("float64")
+    noise = to_numpy(gumbel_ops.gumbel_noise(batch.shape, seed=13)).astype("float64")
+    upstream = np.random.default_rng(0).normal(size=batch.shape)
+    variable = tf.Variable(batch)
+    with tf.GradientTape() as tape:
+        weights, taken = variable + noise, 0.0
+        for _ in range(2):
+            step = tf.nn.softmax(weights / temperature)
+            taken += step
+            weights = weights + tf.math.log(1 - step)
+        naive = tf.reduce_sum(taken * upstream)
+    expected = tape.gradient(naive, variable).numpy()
+    variable32 = tf.Variable(batch.astype("float32"))
+    with tf.GradientTape() as tape:
+        ours = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable32, 2, temperature=temperature, seed=13) * upstream)
+    np.testing.assert_allclose(tape.gradient(ours, variable32).numpy(), expected, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_relaxed_k_hot_gradients_are_finite_at_extreme_temperatures(dtype):
+    # Fully taken categories: log(1 - step) had a gradient of 1e10 here, infinite once cast to float16.
+    logits = (np.random.default_rng(0).standard_normal((1024, 40)) * 1e4).astype(dtype)
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        sample = gumbel_ops.relaxed_top_k(variable, 4, temperature=1e-4, seed=1)
+        loss = tf.reduce_sum(tf.cast(sample, "float32") * np.random.default_rng(1).standard_normal(logits.shape))
+    assert np.isfinite(tape.gradient(loss, variable).numpy()).all()
+
+
 @pytest.mark.parametrize("k, error", [(0, ValueError), (5, ValueError), (1.5, TypeError)])
 def test_bad_k(k, error):
     with pytest.raises(error, match="k="):
