@@ -326,8 +326,11 @@ class _Objective:
         self.distribution = distribution
         self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
 
-    def __call__(self, inputs, targets=None, training=True):
-        """Returns (total loss, metrics dict, the policy's distribution) for one batch."""
+    def __call__(self, inputs, targets=None, training=True, jit_compile=False):
+        """Returns (total loss, metrics dict, the policy's distribution) for one batch.
+
+        `jit_compile`: whether XLA compiles the caller (see `rewards`).
+        """
         import tensorflow as tf
 
         distribution = _as_distribution(self.policy(inputs, training=training), self.distribution)
@@ -338,7 +341,7 @@ class _Objective:
         # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
         log_prob = tf.reshape(log_prob, tf.concat([tf.shape(log_prob)[:2], [-1]], 0))
         log_prob = tf.reduce_sum(log_prob, axis=-1)  # [S, B]
-        rewards = self.rewards(inputs, targets, actions, self.num_samples)
+        rewards = self.rewards(inputs, targets, actions, self.num_samples, jit_compile)
 
         metrics = {"reward": tf.reduce_mean(rewards)}
         baseline, extra_loss = None, 0.0
@@ -368,7 +371,7 @@ class _Objective:
             total = total - self.entropy_weight * entropy
         return total, metrics, distribution
 
-    def apply_gradients(self, optimizer, inputs, targets, extra_losses=None):
+    def apply_gradients(self, optimizer, inputs, targets, extra_losses=None, jit_compile=False):
         """One update of the policy (and a learned baseline); returns the metrics.
 
         `extra_losses`, if given, is called inside the tape (so that regularisation
@@ -377,7 +380,7 @@ class _Objective:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            total, metrics, _ = self(inputs, targets, training=True)
+            total, metrics, _ = self(inputs, targets, training=True, jit_compile=jit_compile)
             losses = list(extra_losses()) if extra_losses is not None else []
             if losses:
                 total = total + tf.add_n([tf.cast(loss, tf.float32) for loss in losses])
@@ -417,7 +420,7 @@ class _Objective:
         with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(log_prob)[1], batch_size, message=message)]):
             return tf.identity(log_prob)
 
-    def rewards(self, inputs, targets, actions, num_samples):
+    def rewards(self, inputs, targets, actions, num_samples, jit_compile=False):
         """Calls `reward_fn` once on all samples; returns rewards of shape [S, B]."""
         import tensorflow as tf
 
@@ -441,9 +444,18 @@ class _Objective:
         )
         if rewards.shape.rank != 1 or (expected is not None and rewards.shape[0] not in (None, expected)):
             raise ValueError(message)
+        rewards = tf.cast(rewards, "float32")
+        if jit_compile:
+            # XLA drops asserts, and reshapes a run-time length to [S, -1] without complaint (padding the
+            # missing rewards with zeros): to [S, B], a wrong length at least fails when it is compiled.
+            return tf.reshape(rewards, sample_batch_shape)
         check = tf.debugging.assert_equal(tf.size(rewards), tf.reduce_prod(sample_batch_shape), message=message)
+        # [S, -1], not [S, B]: Grappler's constant folding takes every op to succeed, so a reshape to a
+        # known [S, B] "proves" the length and folds `tf.size(rewards)`, and with it the check, to true;
+        # the reshape's own error ("Input to reshape is a tensor with 15 values...") was what users saw.
+        # With an unknown dimension the check stays, and the control dependency runs it first.
         with tf.control_dependencies([check]):
-            return tf.reshape(tf.cast(rewards, "float32"), sample_batch_shape)
+            return tf.reshape(rewards, [num_samples, -1])
 
     def trainable_variables(self):
         variables = list(self.policy.trainable_variables)
@@ -478,7 +490,9 @@ def make_train_step(
         reward_fn: `reward_fn(inputs, actions) -> rewards`, one reward per row:
             it receives the inputs repeated `num_samples` times and the
             actions as a batch of `num_samples * batch_size` rows. If the step
-            is called with targets, `reward_fn(inputs, actions, targets)`.
+            is called with targets, `reward_fn(inputs, actions, targets)`. A
+            length known only at run time is checked when the step runs,
+            except under XLA, which drops run-time checks.
         optimizer: A Keras optimizer, or its name (`"adam"`). A
             `LossScaleOptimizer` (mixed precision) scales the loss as in `fit`.
         num_samples: Actions drawn per input.
@@ -510,7 +524,7 @@ def make_train_step(
 
     @tf.function(jit_compile=jit_compile)
     def step(inputs, targets=None):
-        return objective.apply_gradients(optimizer, inputs, targets)
+        return objective.apply_gradients(optimizer, inputs, targets, jit_compile=jit_compile)
 
     step.baseline = objective.baseline
     step.objective = objective
@@ -624,18 +638,24 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
 
     def train_step(self, data):
         inputs, targets = self._unpack(data)
-        return self._track(self._objective.apply_gradients(self.optimizer, inputs, targets, lambda: self.losses))
+        return self._track(
+            self._objective.apply_gradients(
+                self.optimizer, inputs, targets, lambda: self.losses, jit_compile=self.jit_compile
+            )
+        )
 
     def test_step(self, data):
         import tensorflow as tf
 
         inputs, targets = self._unpack(data)
-        _, metrics, distribution = self._objective(inputs, targets, training=False)
+        _, metrics, distribution = self._objective(inputs, targets, training=False, jit_compile=self.jit_compile)
         try:
             mode = distribution.mode()
         except NotImplementedError:
             mode = None
         if mode is not None:
             greedy = tf.expand_dims(tf.cast(mode, distribution.dtype), 0)
-            metrics["greedy_reward"] = tf.reduce_mean(self._objective.rewards(inputs, targets, greedy, 1))
+            metrics["greedy_reward"] = tf.reduce_mean(
+                self._objective.rewards(inputs, targets, greedy, 1, self.jit_compile)
+            )
         return self._track(metrics)

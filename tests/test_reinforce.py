@@ -495,3 +495,25 @@ def test_score_function_checks_what_static_shapes_allow_under_tf_function():
     right = tf.function(reinforce.score_function_loss, input_signature=[vector, vector, tf.TensorSpec([], tf.float32)])
     loss = right(tf.math.log([0.5, 0.25]), tf.constant([1.0, 2.0]), tf.constant(1.0))
     assert float(loss) == pytest.approx(-np.mean(np.array([0.0, 1.0]) * np.log([0.5, 0.25])))
+
+
+def short_by_one_at_run_time(contexts, actions):
+    """One reward too few, in a tensor whose length is only known at run time (static shape [None])."""
+    rewards = bandit_reward(contexts, actions)
+    return tf.boolean_mask(rewards, rewards > -1)[:-1]
+
+
+def test_a_reward_length_wrong_only_at_run_time_fails_with_the_documented_message():
+    # Static batch shapes: TensorFlow's graph optimiser used to fold the length check to true (it took the
+    # length from the reshape that followed), so the reshape's own error was what the user saw.
+    message = "`reward_fn` must return one reward per input and sample"
+    step = keras_gumbel.make_train_step(bandit_policy(), short_by_one_at_run_time, "sgd", num_samples=2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        step(tf.constant(CONTEXTS[:8]))
+    model = keras_gumbel.ReinforceModel(bandit_policy(), short_by_one_at_run_time, num_samples=2)
+    model.compile(optimizer="sgd", jit_compile=False)
+    dataset = tf.data.Dataset.from_tensor_slices(CONTEXTS[:16]).batch(8, drop_remainder=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.fit(dataset, shuffle=False, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.evaluate(dataset, verbose=0)
