@@ -262,3 +262,32 @@ def test_an_empty_batch_gives_an_empty_result_and_gradient(name, mode):
     for output in outputs:
         assert output.shape[0] == 0
     assert gradient is None or tuple(gradient.shape) == (0, 5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras_gumbel.StraightThroughGumbel(seed=7),
+        lambda: keras_gumbel.StraightThroughGumbel(seed=7, gradient_estimator="gumbel_rao"),
+        lambda: keras_gumbel.StraightThroughGumbel(seed=7, gradient_estimator="reinmax"),
+        lambda: keras_gumbel.RelaxedBernoulli(seed=7, straight_through=True),
+        lambda: keras_gumbel.GumbelAttention(mode="straight_through", seed=7),
+    ],
+    ids=["straight_through", "gumbel_rao", "reinmax", "bernoulli", "attention"],
+)
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("temperature", [-1.0, 0.0, 1e-30])
+def test_straight_through_samples_never_read_the_temperature(make, compiled, temperature):
+    # Assigned by hand past the checks: the sample must stay argmax(logits + g), not become the argmin.
+    logits = np.tile(np.log(np.array([0.1, 0.2, 0.3, 0.4], "float32")), (2000, 1))
+    layers = [make(), make()]
+    layers[1].temperature.assign(temperature)
+
+    def call(layer):
+        if isinstance(layer, keras_gumbel.GumbelAttention):
+            keys = np.broadcast_to(logits[..., None], (*logits.shape, 1))
+            return lambda x: layer(tf.ones((x.shape[0], 1)), keys, training=True, return_attention_weights=True)[1]
+        return lambda x: layer(x, training=True)
+
+    draws = [to_numpy((tf.function(call(layer)) if compiled else call(layer))(logits)) for layer in layers]
+    np.testing.assert_array_equal(draws[1], draws[0])

@@ -35,7 +35,9 @@ class GumbelSoftmax(BaseGumbelLayer):
         temperature: Positive finite float, the initial temperature. It is
             held in the scalar variable `layer.temperature`; assign to it (or
             use `keras_gumbel.TemperatureAnnealing`) to change it between steps
-            without retracing compiled functions.
+            without retracing compiled functions. A non-positive value assigned
+            by hand is not checked: a negative one moves the mass to the least
+            likely categories, 0 gives NaN.
         axis: The category axis of the logits.
         sample_at_inference: If `True`, add noise at inference too.
         trainable_temperature: If `True`, the temperature is learned, kept at

@@ -21,7 +21,9 @@ class StraightThroughGumbel(BaseGumbelLayer):
     backward pass uses the gradient of the relaxed sample
     `y = softmax((logits + g) / temperature)` for the same `g`: the
     straight-through Gumbel-Softmax estimator. The temperature only shapes the
-    gradient. The forward value is exactly 0 and 1 (it is not computed as
+    gradient: the sample never reads it, so even a non-positive value assigned
+    by hand to `layer.temperature` leaves it an exact sample (the gradient is
+    then meaningless: sign-flipped, or NaN at 0). The forward value is exactly 0 and 1 (it is not computed as
     `z - stop_gradient(y) + y`, which rounding can move off 0 and 1).
 
     At inference the layer is deterministic by default and returns
