@@ -198,3 +198,13 @@ def test_every_seed_the_check_accepts_works_on_every_backend(seed):
 )
 def test_hard_samples_of_an_empty_batch(sampler):
     assert to_numpy(sampler(np.zeros((0, 4), "float32"))).shape == (0, 4)
+
+
+def test_gumbel_attention_with_several_queries_everywhere():
+    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=12)
+    rng = np.random.default_rng(6)
+    query, keys = rng.normal(size=(4, 3, 8)).astype("float32"), rng.normal(size=(4, 6, 8)).astype("float32")
+    out, weights = layer(query, keys, return_attention_weights=True)
+    best = np.einsum("bqd,bnd->bqn", query, keys).argmax(-1)
+    np.testing.assert_array_equal(to_numpy(weights), np.eye(6)[best])
+    np.testing.assert_allclose(to_numpy(out), keys[np.arange(4)[:, None], best], rtol=1e-5)

@@ -131,3 +131,55 @@ def test_unknown_feature_size_in_a_traced_function():
     spec = [tf.TensorSpec([None, None]), tf.TensorSpec([None, None, None])]
     attend = tf.function(lambda q, k: layer(q, k, return_attention_weights=True)[1], input_signature=spec)
     np.testing.assert_allclose(attend(QUERY, KEYS).numpy(), softmax(SCORES), rtol=1e-5)
+
+
+class TestSeveralQueries:
+    """Transformer-style queries [batch, num_queries, d], as keras.layers.Attention takes them."""
+
+    rng = np.random.default_rng(7)
+    query = rng.normal(size=(3, 5, 8)).astype("float32")
+    keys = rng.normal(size=(3, 6, 8)).astype("float32")
+    values = rng.normal(size=(3, 6, 2)).astype("float32")
+
+    def test_softmax_mode_is_keras_dot_product_attention(self):
+        layer = keras_gumbel.GumbelAttention(mode="softmax")
+        ours = to_numpy(layer(self.query, self.keys, self.values))
+        keras_attention = keras.layers.Attention()([self.query / np.sqrt(8.0), self.values, self.keys])
+        assert ours.shape == (3, 5, 2)
+        np.testing.assert_allclose(ours, to_numpy(keras_attention), rtol=1e-5, atol=1e-6)
+
+    def test_each_query_is_its_own_single_query_call(self):
+        layer = keras_gumbel.GumbelAttention(mode="straight_through")
+        mask = np.ones((3, 6), bool)
+        mask[:, 0] = False
+        out, weights = layer(self.query, self.keys, self.values, mask=mask, return_attention_weights=True)
+        assert tuple(weights.shape) == (3, 5, 6)
+        for q in range(5):
+            single_out, single_weights = layer(
+                self.query[:, q], self.keys, self.values, mask=mask, return_attention_weights=True
+            )
+            np.testing.assert_array_equal(to_numpy(weights)[:, q], to_numpy(single_weights))
+            np.testing.assert_allclose(to_numpy(out)[:, q], to_numpy(single_out), rtol=1e-6)
+        assert (to_numpy(weights)[..., 0] == 0).all()
+
+    def test_every_query_samples_from_its_own_scores(self):
+        layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=3)
+        # Two queries with opposite preferences over a set of two, 20,000 examples each.
+        query = np.tile(np.array([[[1.0], [-1.0]]], "float32"), (20_000, 1, 1))
+        keys = np.tile(np.array([[[0.0], [np.log(3.0)]]], "float32"), (20_000, 1, 1))  # p = 1/4, 3/4 for query 1
+        _, weights = layer(query, keys, training=True, return_attention_weights=True)
+        frequencies = to_numpy(weights).mean(0)
+        tolerance = 5 * np.sqrt(0.25 * 0.75 / 20_000)  # five standard errors
+        np.testing.assert_allclose(frequencies, [[0.25, 0.75], [0.75, 0.25]], atol=tolerance)
+
+    def test_in_a_functional_model(self):
+        query, keys = keras.Input((None, 8)), keras.Input((6, 8))
+        output = keras_gumbel.GumbelAttention(mode="gumbel_softmax", seed=0)(query, keys)
+        model = keras.Model([query, keys], output)
+        assert model.output_shape == (None, None, 8)
+        assert to_numpy(model([self.query, self.keys])).shape == (3, 5, 8)
+
+    @pytest.mark.parametrize("shape", [(3,), (3, 5, 2, 8)])
+    def test_other_query_ranks_are_named_errors(self, shape):
+        with pytest.raises(ValueError, match="`query`"):
+            keras_gumbel.GumbelAttention()(np.zeros(shape, "float32"), self.keys)

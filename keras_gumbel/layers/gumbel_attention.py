@@ -14,49 +14,55 @@ MODES = ("gumbel_softmax", "straight_through", "softmax")
 class GumbelAttention(BaseGumbelLayer):
     """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
 
-        scores = keys . query / sqrt(d)                    [batch, set size]
-        weights = sampler(scores)                          (see `mode`)
-        output = sum_i weights_i * values_i                [batch, value dim]
+            scores = keys . query / sqrt(d)                    [batch, (queries,) set size]
+            weights = sampler(scores)                          (see `mode`)
+            output = sum_i weights_i * values_i                [batch, (queries,) value dim]
 
-    `mode` picks the weights:
+    One query per example ([batch, d]) or several, as in a Transformer
+    ([batch, num_queries, d], as `keras.layers.Attention` takes them): each
+    query samples its own choice.
 
-    - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
-      at inference `softmax(scores / temperature)`: the temperature switches the
-      served layer between soft attention (high) and hard attention (low);
-    - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
-      the relaxed gradient; at inference the argmax;
-    - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
-      noise ever (for comparison; the temperature still sharpens it).
+        `mode` picks the weights:
 
-    `sample_at_inference=True` keeps the noise at inference (a stochastic
-    choice at test time). Masked elements are never attended: `mask`, or the
-    Keras masks of `keys` and `values` (an `Embedding(..., mask_zero=True)`
-    upstream), which Keras passes as `keys_mask` / `values_mask`. A set with no
-    unmasked element gets zero weights and a zero output.
+        - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
+          at inference `softmax(scores / temperature)`: the temperature switches the
+          served layer between soft attention (high) and hard attention (low);
+        - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
+          the relaxed gradient; at inference the argmax;
+        - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
+          noise ever (for comparison; the temperature still sharpens it).
 
-    Args:
-        mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
-        temperature: Positive finite float, in the variable `layer.temperature`.
-        sample_at_inference: Keep the noise at inference.
-        trainable_temperature: Learn the temperature (kept >= 0.05).
-        seed: Integer seed of the layer's `keras.random.SeedGenerator`.
-        **kwargs: Base layer keyword arguments.
+        `sample_at_inference=True` keeps the noise at inference (a stochastic
+        choice at test time). Masked elements are never attended: `mask`, or the
+        Keras masks of `keys` and `values` (an `Embedding(..., mask_zero=True)`
+        upstream), which Keras passes as `keys_mask` / `values_mask`. A set with no
+        unmasked element gets zero weights and a zero output.
 
-    Call arguments:
-        query: [batch, d].
-        keys: [batch, set size, d].
-        values: [batch, set size, value dim]; defaults to `keys`.
-        mask: Optional boolean [batch, set size]; False elements get weight 0.
-        keys_mask, values_mask: Keras masks [batch, set size], filled in by
-            Keras; combined with `mask`.
-        training: Python bool.
-        return_attention_weights: Also return the weights [batch, set size].
+        Args:
+            mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
+            temperature: Positive finite float, in the variable `layer.temperature`.
+            sample_at_inference: Keep the noise at inference.
+            trainable_temperature: Learn the temperature (kept >= 0.05).
+            seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+            **kwargs: Base layer keyword arguments.
 
-    Returns:
-        [batch, value dim], or `(output, weights)`.
+        Call arguments:
+            query: [batch, d], or [batch, num_queries, d].
+            keys: [batch, set size, d].
+            values: [batch, set size, value dim]; defaults to `keys`.
+            mask: Optional boolean [batch, set size]; False elements get weight 0.
+            keys_mask, values_mask: Keras masks [batch, set size], filled in by
+                Keras; combined with `mask`.
+            training: Python bool.
+            return_attention_weights: Also return the weights [batch, set size]
+                ([batch, num_queries, set size] for several queries).
 
-    Reference:
-        - [Jang et al., 2017](https://arxiv.org/abs/1611.01144); the reference post's attention view.
+        Returns:
+            [batch, value dim] ([batch, num_queries, value dim] for several
+            queries), or `(output, weights)`.
+
+        Reference:
+            - [Jang et al., 2017](https://arxiv.org/abs/1611.01144); the reference post's attention view.
     """
 
     def __init__(
@@ -102,29 +108,35 @@ class GumbelAttention(BaseGumbelLayer):
         query = ops.convert_to_tensor(query)
         keys = ops.convert_to_tensor(keys)
         values = keys if values is None else ops.convert_to_tensor(values)
+        single_query = _check_ranks(query, keys, values)
+        if single_query:
+            query = ops.expand_dims(query, 1)  # [batch, 1, d]
         depth = ops.cast(ops.shape(query)[-1], query.dtype)  # static or, if unknown, dynamic
-        scores = ops.divide(ops.einsum("bd,bnd->bn", query, keys), ops.sqrt(depth))
+        scores = ops.divide(ops.einsum("bqd,bnd->bqn", query, keys), ops.sqrt(depth))
         masks = [ops.cast(m, "bool") for m in (mask, keys_mask, values_mask) if m is not None]
         any_valid = None
         if masks:
             mask = masks[0]
             for other in masks[1:]:
                 mask = ops.logical_and(mask, other)
+            mask = ops.expand_dims(mask, 1)  # the same set for every query
             # Empty sets get finite (uniform) scores here and zero weights below.
-            scores = gumbel_ops.mask_logits(scores, mask, axis=1)
-            any_valid = ops.any(mask, axis=1, keepdims=True)
+            scores = gumbel_ops.mask_logits(scores, mask, axis=2)
+            any_valid = ops.any(mask, axis=2, keepdims=True)
         add_noise = self.mode != "softmax" and (bool(training) or self.sample_at_inference)
         weights = gumbel_ops.sample(
             scores,
             self._current_temperature(),
-            axis=1,
+            axis=2,
             hard=self.mode == "straight_through",
             seed=self.seed_generator,
             add_noise=add_noise,
         )
         if any_valid is not None:
             weights = ops.where(any_valid, weights, ops.zeros_like(weights))
-        output = ops.einsum("bn,bnv->bv", ops.cast(weights, values.dtype), values)
+        output = ops.einsum("bqn,bnv->bqv", ops.cast(weights, values.dtype), values)
+        if single_query:
+            output, weights = output[:, 0], weights[:, 0]
         return (output, weights) if return_attention_weights else output
 
     def compute_output_spec(
@@ -139,9 +151,10 @@ class GumbelAttention(BaseGumbelLayer):
         values_mask=None,
     ):
         values = keys if values is None else values
-        output = keras.KerasTensor((query.shape[0], values.shape[-1]), dtype=self.compute_dtype)
+        queries = tuple(query.shape[:-1])  # (batch,) or (batch, num_queries)
+        output = keras.KerasTensor((*queries, values.shape[-1]), dtype=self.compute_dtype)
         if return_attention_weights:
-            return output, keras.KerasTensor(tuple(keys.shape[:2]), dtype=self.compute_dtype)
+            return output, keras.KerasTensor((*queries, keys.shape[1]), dtype=self.compute_dtype)
         return output
 
     def get_config(self):
@@ -149,3 +162,17 @@ class GumbelAttention(BaseGumbelLayer):
         config.pop("axis")
         config["mode"] = self.mode
         return config
+
+
+def _check_ranks(query, keys, values):
+    """True for one query per example ([batch, d]), False for several ([batch, num_queries, d])."""
+    for name, tensor, ranks, expected in (
+        ("query", query, (2, 3), "[batch, d] or [batch, num_queries, d]"),
+        ("keys", keys, (3,), "[batch, set size, d]"),
+        ("values", values, (3,), "[batch, set size, value dim]"),
+    ):
+        if _validation.rank(tensor, name) not in ranks:
+            raise ValueError(
+                _validation.invalid(name, f"a tensor of shape {expected}", f"<shape {tuple(tensor.shape)}>")
+            )
+    return len(query.shape) == 2
