@@ -543,6 +543,10 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
 
     Compile it with an optimizer only: `model.compile(optimizer="adam")`
     (under a mixed precision policy the loss is scaled as in Keras' `fit`).
+    The REINFORCE objective is the loss, so `compile(loss=...)` (and
+    `loss_weights`) raise a `ValueError` rather than be ignored: add other
+    losses with `add_loss` in the policy's layers (or regularizers), which
+    the train step includes through `model.losses`.
     `sample_weight` is refused: weigh the rewards in `reward_fn`. TensorFlow
     backend only. To save, save the policy (`model.policy.save`) or the
     weights (`model.save_weights`, `ModelCheckpoint`, `BackupAndRestore`),
@@ -608,6 +612,21 @@ class ReinforceModel(_backend.TrackSeedState, keras.Model):
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         if getattr(policy, "built", False):
             self.built = True
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, **kwargs):
+        # `train_step` never calls `compute_loss`: a compiled loss would be silently ignored.
+        for name, value in (("loss", loss), ("loss_weights", loss_weights)):
+            if value is not None:
+                raise ValueError(
+                    _validation.invalid(
+                        name,
+                        "None: the REINFORCE objective is ReinforceModel's loss (compile it with an optimizer "
+                        "only). To add other losses, call `add_loss` in the policy's layers (or give them "
+                        "regularizers): the train step includes `model.losses`",
+                        value,
+                    )
+                )
+        super().compile(optimizer=optimizer, **kwargs)
 
     def build(self, input_shape=None):
         if not self.policy.built and input_shape is not None:

@@ -517,3 +517,14 @@ def test_a_reward_length_wrong_only_at_run_time_fails_with_the_documented_messag
         model.fit(dataset, shuffle=False, verbose=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         model.evaluate(dataset, verbose=0)
+
+
+def test_compile_refuses_a_loss_the_reinforce_objective_would_ignore():
+    model = keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, num_samples=2, seed=0)
+    for arguments, keywords in (((), {"loss": "mse"}), (("adam", "mse"), {}), ((), {"loss_weights": [2.0]})):
+        with pytest.raises(ValueError, match="REINFORCE objective.*add_loss"):
+            model.compile(*arguments, **keywords)
+    # An optimizer alone, by name, positionally or by keyword, still compiles and trains.
+    for arguments, keywords in ((("adam",), {}), ((), {"optimizer": keras.optimizers.SGD(0.1), "loss": None})):
+        model.compile(*arguments, **keywords)
+        assert np.isfinite(model.fit(CONTEXTS[:64], batch_size=32, verbose=0).history["loss"]).all()
