@@ -202,46 +202,84 @@ def _bernoulli_nll(images, logits):
     return keras.ops.sum(keras.ops.binary_crossentropy(images, logits, from_logits=True), axis=-1)
 
 
-def test_negative_elbo(model, images, num_samples=20, batch_size=500, seed=123, relaxed_temperature=None):
-    """-ELBO in nats per image with exact one-hot samples of q, averaged over `num_samples` draws each.
+class NegativeELBO:
+    """The test -ELBO of `model` in nats per image: `NegativeELBO(model)(images)` is (mean, standard error over images).
 
-    With `relaxed_temperature`, the decoder sees relaxed Gumbel-Softmax samples at
-    that temperature instead (the objective `GumbelSoftmax` trains; the KL term
-    is the categorical one either way). Returns (mean, standard error over images).
+    A call averages over `num_samples` draws of exact one-hot samples of q per
+    image. With `relaxed_temperature`, the decoder sees relaxed Gumbel-Softmax
+    samples at that temperature instead (the objective `GumbelSoftmax` trains;
+    the KL term is the categorical one either way).
+
+    One graph per model, traced at the first call and reused by every later one
+    (a fixed input signature: any batch size, the number of samples and the
+    temperature are tensors); each call draws the same noise, from `seed`.
     """
-    import tensorflow as tf
 
-    generator = keras.random.SeedGenerator(seed)
+    def __init__(self, model, batch_size=500, seed=123):
+        self.model, self.batch_size = model, batch_size
+        self.generator = keras.random.SeedGenerator(seed)
+        self._initial_state = keras.ops.convert_to_numpy(self.generator.state)
+        self._per_image = None
 
-    @tf.function
-    def per_image(batch):
+    def __call__(self, images, num_samples=20, relaxed_temperature=None):
+        import tensorflow as tf
+
+        if self._per_image is None:
+            signature = [
+                tf.TensorSpec([None, images.shape[1]], "float32"),
+                tf.TensorSpec([], "int32"),
+                tf.TensorSpec([], "bool"),
+                tf.TensorSpec([], "float32"),
+            ]
+            self._per_image = tf.function(self._negative_elbo_per_image, input_signature=signature)
+        self.generator.state.assign(self._initial_state)  # the same draws at every call
+        hard = relaxed_temperature is None
+        temperature = tf.constant(1.0 if hard else relaxed_temperature, "float32")
+        values = np.concatenate(
+            [
+                self._per_image(tf.constant(images[i : i + self.batch_size]), num_samples, hard, temperature).numpy()
+                for i in range(0, len(images), self.batch_size)
+            ]
+        )
+        return float(values.mean()), float(values.std() / np.sqrt(len(values)))
+
+    def _negative_elbo_per_image(self, batch, num_samples, hard, temperature):
+        import tensorflow as tf
+
+        model, generator = self.model, self.generator
         logits = model.encoder(batch, training=False)
         kl = model.kl_to_uniform(logits)
         total = tf.zeros(tf.shape(batch)[:1])
-        for _ in range(num_samples):
-            if relaxed_temperature is None:
-                code = keras_gumbel.ops.gumbel_softmax(logits, hard=True, seed=generator)
-            else:
-                code = keras_gumbel.ops.gumbel_softmax(logits, temperature=relaxed_temperature, seed=generator)
+        for _ in tf.range(num_samples):
+            code = tf.cond(
+                hard,
+                lambda: keras_gumbel.ops.gumbel_softmax(logits, hard=True, seed=generator),
+                lambda: keras_gumbel.ops.gumbel_softmax(logits, temperature=temperature, seed=generator),
+            )
             total += _bernoulli_nll(batch, model.decoder(code, training=False))
-        return total / num_samples + kl
+        return total / tf.cast(num_samples, total.dtype) + kl
 
-    values = np.concatenate(
-        [per_image(tf.constant(images[i : i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
-    )
-    return float(values.mean()), float(values.std() / np.sqrt(len(values)))
+
+def test_negative_elbo(model, images, num_samples=20, batch_size=500, seed=123, relaxed_temperature=None):
+    """`NegativeELBO(model)(images)` for a single evaluation (reuse a `NegativeELBO` to evaluate again)."""
+    return NegativeELBO(model, batch_size, seed)(images, num_samples, relaxed_temperature)
 
 
 class TestELBOEachEpoch(keras.callbacks.Callback):
     """Writes a 1-sample test -ELBO on a fixed subset into the epoch logs, for the curves."""
 
-    def __init__(self, images):
+    def __init__(self, images, negative_elbo=None):
         super().__init__()
         self.images = images
+        self.negative_elbo = negative_elbo
+
+    def on_train_begin(self, logs=None):
+        if self.negative_elbo is None:
+            self.negative_elbo = NegativeELBO(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["test_neg_elbo"] = test_negative_elbo(self.model, self.images, num_samples=1)[0]
+            logs["test_neg_elbo"] = self.negative_elbo(self.images, num_samples=1)[0]
 
 
 # ----------------------------------------------------------------------------- run
@@ -262,11 +300,16 @@ def run(
     verbose=2,
     learning_rate_schedule="cosine",
 ):
+    """Trains and evaluates one model; returns (model, a dict of results, also written to `<output>/<estimator>.json`).
+
+    `verbose` is passed to `fit` (2: a line per epoch); with `verbose=0` nothing is printed.
+    """
+    say = print if verbose else _silent
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     train, test, source = load_images(dataset, data)
-    print(f"data: {source}; {len(train)} train / {len(test)} test images of {train.shape[1]} pixels")
+    say(f"data: {source}; {len(train)} train / {len(test)} test images of {train.shape[1]} pixels")
     test_binary = binarize_once(test, seed=seed + 1)
     side = int(round(np.sqrt(train.shape[1])))
     hidden = (512, 256) if dataset != "digits" else (256, 128)
@@ -280,18 +323,23 @@ def run(
     schedule = keras_gumbel.schedules.ExponentialDecay(
         initial=1.0, rate=rate, minimum=minimum_temperature, update_every=update_every
     )
-    callbacks = [keras_gumbel.TemperatureAnnealing(schedule), TestELBOEachEpoch(test_binary[:2000])]
+    negative_elbo = NegativeELBO(model)  # one graph for the curves and the final figures
+    callbacks = [keras_gumbel.TemperatureAnnealing(schedule), TestELBOEachEpoch(test_binary[:2000], negative_elbo)]
     start = time.time()
     history = model.fit(
-        training_dataset(train, batch_size, seed), epochs=epochs, verbose=verbose, callbacks=callbacks
+        training_dataset(train, batch_size, seed),
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself; fit's shuffle=True is ignored (with a warning) for a Dataset
     ).history
     wall = time.time() - start
-    neg_elbo, standard_error = test_negative_elbo(model, test_binary, num_samples=eval_samples)
+    neg_elbo, standard_error = negative_elbo(test_binary, num_samples=eval_samples)
     if estimator == "gumbel_softmax":
-        relaxed, relaxed_error = test_negative_elbo(
-            model, test_binary, num_samples=eval_samples, relaxed_temperature=history["temperature"][-1]
+        relaxed, relaxed_error = negative_elbo(
+            test_binary, num_samples=eval_samples, relaxed_temperature=history["temperature"][-1]
         )
-        print(f"relaxed test -ELBO (decoder fed relaxed samples at the final temperature): {relaxed:.2f}")
+        say(f"relaxed test -ELBO (decoder fed relaxed samples at the final temperature): {relaxed:.2f}")
     model.save_weights(output / f"{estimator}.weights.h5")
     result = {
         "estimator": estimator,
@@ -309,17 +357,22 @@ def run(
         "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
     (output / f"{estimator}.json").write_text(json.dumps(result, indent=1))
-    print(
+    say(
         f"\n{estimator}: test -ELBO {neg_elbo:.2f} +- {standard_error:.2f} nats "
         f"({eval_samples} samples per image), {epochs} epochs in {wall / 60:.1f} min"
     )
     write_figures(model, test_binary, history, side, output / f"{estimator}.png", title=estimator)
     if export:
-        export_and_check(model, test_binary[:8], output / f"{estimator}_saved_model")
+        export_and_check(model, test_binary[:8], output / f"{estimator}_saved_model", say=say)
+        result["saved_model"] = str(output / f"{estimator}_saved_model")
     return model, result
 
 
-def export_and_check(model, images, path):
+def _silent(*args, **kwargs):
+    pass
+
+
+def export_and_check(model, images, path, say=print):
     """Exports the model as a SavedModel and checks that it serves the same deterministic output."""
     import tensorflow as tf
 
@@ -328,7 +381,7 @@ def export_and_check(model, images, path):
     served = served_model.serve(images)
     expected = keras.ops.convert_to_numpy(model(images)["reconstruction_logits"])
     np.testing.assert_allclose(served["reconstruction_logits"].numpy(), expected, rtol=1e-4, atol=1e-4)
-    print(f"exported {path} (served output checked against the model)")
+    say(f"exported {path} (served output checked against the model)")
 
 
 def write_figures(model, test, history, side, path, title=""):

@@ -1,6 +1,7 @@
 """Smoke runs of the demo and the benchmarks on tiny settings, so they cannot rot."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +11,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args, timeout=600):
+def run(*args, timeout=600, stderr=False):
+    """The script's stdout (and its stderr, with `stderr=True`); fails unless it exits with 0."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return (result.stdout, result.stderr) if stderr else result.stdout
 
 
 @pytest.mark.slow
 def test_demo_runs_and_writes_its_outputs(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    stdout = run("examples/demo.py", "--epochs", "2", "--output", str(tmp_path))
+    stdout, stderr = run("examples/demo.py", "--epochs", "2", "--output", str(tmp_path), stderr=True)
     assert "| reinforce |" in stdout and "served output checked" in stdout
+    # What a newcomer sees: a data line, a line per estimator, the table, where the outputs are; no warnings
+    # (Keras', TensorFlow's retracing ones, absl's start-up lines), no per-epoch lines.
+    noise = [line for line in (stdout + stderr).splitlines() if re.search(r"warn|retracing|Epoch \d", line, re.I)]
+    assert not noise, noise
+    assert not stderr.strip(), stderr[-3000:]
+    assert len(stdout.splitlines()) < 20, stdout  # 12 lines today
     for estimator in ("gumbel_softmax", "straight_through", "reinforce"):
         assert (tmp_path / f"{estimator}.png").stat().st_size > 0
         assert (tmp_path / f"{estimator}.json").exists()
