@@ -10,6 +10,11 @@ from keras_gumbel import _backend
 
 def tfp_distributions():
     """Returns `tfp.distributions`, or raises an ImportError saying what to install."""
+    return _tfp().distributions
+
+
+def _tfp():
+    """Returns `tensorflow_probability`, or raises an ImportError saying what to install."""
     if _backend.backend() != "tensorflow":
         raise ImportError(
             "keras_gumbel's TFP integration needs the TensorFlow backend "
@@ -22,7 +27,27 @@ def tfp_distributions():
             "This feature needs TensorFlow Probability: pip install 'tensorflow-probability[tf]' "
             "(the [tf] extra installs tf-keras, without which TFP does not import)."
         ) from error
-    return tfp.distributions
+    return tfp
+
+
+def layer_temperature(layer, dtype):
+    """A layer's temperature as TFP reads a variable: anew at each use, not once when a distribution is built.
+
+    A `tfp.util.DeferredTensor` of the layer's temperature variable (clamped at
+    its floor when learned, cast to `dtype`): a distribution built outside a
+    `GradientTape` still gives a learned temperature its gradient, and one
+    built before an annealing step sees the new value.
+    """
+    import tensorflow as tf
+
+    floor = layer.min_learned_temperature if layer.trainable_temperature else None
+
+    def transform(temperature):
+        if floor is not None:
+            temperature = tf.maximum(temperature, floor)
+        return tf.cast(temperature, dtype)
+
+    return _tfp().util.DeferredTensor(layer.temperature.value, transform, dtype=dtype)
 
 
 def _event_last(logits, axis):
@@ -34,7 +59,9 @@ def relaxed_one_hot_categorical(logits, temperature, axis=-1):
     """`tfd.RelaxedOneHotCategorical(temperature, logits)` with `axis` moved last."""
     tfd = tfp_distributions()
     logits = _event_last(logits, axis)
-    return tfd.RelaxedOneHotCategorical(ops.cast(temperature, logits.dtype), logits=logits)
+    if not isinstance(temperature, _tfp().util.DeferredTensor):
+        temperature = ops.cast(temperature, logits.dtype)
+    return tfd.RelaxedOneHotCategorical(temperature, logits=logits)
 
 
 def one_hot_categorical(logits, axis=-1, dtype="float32"):

@@ -85,7 +85,7 @@ class TestDistributionBridge:
         logits = np.log([[0.2, 0.8]]).astype("float32")
         distribution = layer.distribution(logits)
         assert isinstance(distribution, tfp.distributions.RelaxedOneHotCategorical)
-        assert float(distribution.temperature) == pytest.approx(0.3)
+        assert float(tf.convert_to_tensor(distribution.temperature)) == pytest.approx(0.3)
         np.testing.assert_allclose(distribution.logits.numpy(), logits)
 
     def test_straight_through_layer_returns_one_hot_categorical(self):
@@ -110,3 +110,31 @@ class TestDistributionBridge:
         assert tuple(distribution.batch_shape) == (3,)
         sample = layer(logits, training=True)
         assert np.isfinite(distribution.log_prob(tf.transpose(sample)).numpy()).all()
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: keras_gumbel.GumbelSoftmax(temperature=0.7, trainable_temperature=True),
+            lambda: keras_gumbel.RelaxedBernoulli(temperature=0.7, trainable_temperature=True),
+        ],
+        ids=["GumbelSoftmax", "RelaxedBernoulli"],
+    )
+    def test_distribution_follows_the_temperature_variable(self, make):
+        # Built outside the tape (as TFP's own tests check): the learned temperature still gets its gradient.
+        layer = make()
+        logits = np.log([[0.2, 0.3, 0.5]]).astype("float32")
+        distribution = layer.distribution(logits)
+        sample = distribution.sample(seed=(1, 2))
+        with tf.GradientTape() as tape:
+            log_prob = tf.reduce_sum(distribution.log_prob(sample))
+        (gradient,) = tape.gradient(log_prob, layer.trainable_variables)
+        assert gradient is not None and np.isfinite(gradient.numpy()) and gradient.numpy() != 0
+        # The same as the density built inside the tape.
+        with tf.GradientTape() as tape:
+            expected = tf.reduce_sum(layer.distribution(logits).log_prob(sample))
+        np.testing.assert_allclose(gradient.numpy(), tape.gradient(expected, layer.trainable_variables)[0].numpy())
+        # An assignment (annealing) after the distribution was built is seen; a learned one is floored at 0.05.
+        layer.temperature.assign(2.0)
+        assert float(tf.convert_to_tensor(distribution.temperature)) == pytest.approx(2.0)
+        layer.temperature.assign(0.01)
+        assert float(tf.convert_to_tensor(distribution.temperature)) == pytest.approx(0.05)

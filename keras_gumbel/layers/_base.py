@@ -35,6 +35,7 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
     """
 
     _hard = False
+    min_learned_temperature = MIN_LEARNED_TEMPERATURE
 
     def __init__(
         self,
@@ -125,7 +126,8 @@ class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
         axis = _validation.check_category_axis(logits, self.axis)
         if self._hard:
             return distributions.one_hot_categorical(logits, axis=axis, dtype=logits.dtype)
-        return distributions.relaxed_one_hot_categorical(logits, self._current_temperature(), axis=axis)
+        temperature = distributions.layer_temperature(self, logits.dtype)
+        return distributions.relaxed_one_hot_categorical(logits, temperature, axis=axis)
 
     def get_config(self):
         config = super().get_config()

@@ -89,7 +89,7 @@ class RelaxedBernoulli(BaseGumbelLayer):
         logits = keras.ops.convert_to_tensor(logits)
         if self.straight_through:
             return tfd.Bernoulli(logits=logits, dtype=logits.dtype)
-        return tfd.RelaxedBernoulli(keras.ops.cast(self._current_temperature(), logits.dtype), logits=logits)
+        return tfd.RelaxedBernoulli(distributions.layer_temperature(self, logits.dtype), logits=logits)
 
     def get_config(self):
         config = super().get_config()
