@@ -30,24 +30,26 @@ def _tfp():
     return tfp
 
 
-def layer_temperature(layer, dtype):
+def layer_temperature(layer, dtype, transform=None, shape=()):
     """A layer's temperature as TFP reads a variable: anew at each use, not once when a distribution is built.
 
     A `tfp.util.DeferredTensor` of the layer's temperature variable (clamped at
     its floor when learned, cast to `dtype`): a distribution built outside a
     `GradientTape` still gives a learned temperature its gradient, and one
-    built before an annealing step sees the new value.
+    built before an annealing step sees the new value. `transform`, if
+    given, maps the temperature to the parameter wanted (of shape `shape`).
     """
     import tensorflow as tf
 
     floor = layer.min_learned_temperature if layer.trainable_temperature else None
 
-    def transform(temperature):
+    def read(temperature):
         if floor is not None:
             temperature = tf.maximum(temperature, floor)
-        return tf.cast(temperature, dtype)
+        temperature = tf.cast(temperature, dtype)
+        return temperature if transform is None else transform(temperature)
 
-    return _tfp().util.DeferredTensor(layer.temperature.value, transform, dtype=dtype)
+    return _tfp().util.DeferredTensor(layer.temperature.value, read, dtype=dtype, shape=shape)
 
 
 def _event_last(logits, axis):
@@ -55,12 +57,17 @@ def _event_last(logits, axis):
     return logits if axis in (-1, rank - 1) else ops.moveaxis(logits, axis, -1)
 
 
-def relaxed_one_hot_categorical(logits, temperature, axis=-1):
-    """`tfd.RelaxedOneHotCategorical(temperature, logits)` with `axis` moved last."""
+def relaxed_one_hot_categorical(logits, temperature, axis=-1, log_space=False):
+    """`tfd.RelaxedOneHotCategorical(temperature, logits)` with `axis` moved last.
+
+    With `log_space=True`, `tfd.ExpRelaxedOneHotCategorical`: the law of the log of its samples.
+    """
     tfd = tfp_distributions()
     logits = _event_last(logits, axis)
     if not isinstance(temperature, _tfp().util.DeferredTensor):
         temperature = ops.cast(temperature, logits.dtype)
+    if log_space:
+        return tfd.ExpRelaxedOneHotCategorical(temperature, logits=logits)
     return tfd.RelaxedOneHotCategorical(temperature, logits=logits)
 
 

@@ -40,11 +40,13 @@ from keras_gumbel import _validation
 __all__ = [
     "gumbel_noise",
     "gumbel_softmax",
+    "log_gumbel_softmax",
     "gumbel_rao",
     "reinmax",
     "gumbel_top_k",
     "relaxed_top_k",
     "relaxed_bernoulli",
+    "relaxed_bernoulli_logits",
     "mask_logits",
 ]
 
@@ -110,6 +112,40 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     logits = ops.convert_to_tensor(logits)
     axis = _validation.check_category_axis(logits, axis)
     return sample(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
+
+
+def log_gumbel_softmax(logits, temperature=1.0, axis=-1, seed=None):
+    """The log of a Gumbel-Softmax sample, computed in log space (the ExpConcrete distribution).
+
+        z = log_softmax((logits + g) / temperature, axis),  g ~ Gumbel(0, 1)
+
+    `exp(z)` is `gumbel_softmax(logits, temperature, axis=axis, seed=seed)`
+    (the same noise for the same seed), but `z` keeps what the relaxed sample
+    rounds away: at low temperatures a float32 relaxed sample holds exact 0s
+    and 1s, whose log-density is infinite (and an entropy or KL term's
+    gradient NaN), while `z` stays finite. Score relaxed samples with
+    `tfp.distributions.ExpRelaxedOneHotCategorical(temperature, logits)`'s
+    `log_prob(z)` (or `GumbelSoftmax(log_space=True).distribution(logits)`):
+    the Concrete VAE's KL term is computed this way (Maddison et al., 2017,
+    appendix C). Masked (`-inf`) categories give `-inf`.
+
+    Args:
+        logits: Floating tensor of logits.
+        temperature: Positive temperature.
+        axis: The category axis.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor with the shape and dtype of `logits`; `logsumexp(z, axis) = 0`.
+
+    Reference:
+        - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712), appendix C.
+    """
+    temperature = _check_temperature(temperature)
+    seed = _validation.check_seed(seed)
+    logits = ops.convert_to_tensor(logits)
+    axis = _validation.check_category_axis(logits, axis)
+    return sample(logits, temperature, axis=axis, hard=False, seed=seed, add_noise=True, log_space=True)
 
 
 def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
@@ -363,14 +399,47 @@ def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
     return sample_bernoulli(logits, temperature, hard, _validation.check_seed(seed), add_noise=True)
 
 
-def sample_bernoulli(logits, temperature, hard, seed, add_noise):
-    """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked)."""
+def relaxed_bernoulli_logits(logits, temperature=1.0, seed=None):
+    """The logit of a relaxed Bernoulli sample: `(logits + L) / temperature`, L ~ Logistic(0, 1).
+
+    `sigmoid` of it is `relaxed_bernoulli(logits, temperature, seed=seed)`
+    (the same noise for the same seed). It is a sample of
+    `Logistic(logits / temperature, 1 / temperature)` and its log-density is
+    always finite, where the relaxed sample's is not: in float32, samples at
+    temperature 0.5 reach exactly 0.0 and 1.0, whose log-probability is
+    infinite (and an entropy gradient NaN). Score it with
+    `tfp.distributions.Logistic(logits / temperature, 1 / temperature)`, or
+    `RelaxedBernoulli(log_space=True).distribution(logits)`.
+
+    Args:
+        logits: Floating tensor of log-odds; every entry is an independent variable.
+        temperature: Positive temperature.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor with the shape and dtype of `logits`.
+
+    Reference:
+        - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712), section 3.3 and appendix C.
+    """
+    temperature = _check_temperature(temperature)
+    logits = ops.convert_to_tensor(logits)
+    return sample_bernoulli(logits, temperature, False, _validation.check_seed(seed), add_noise=True, log_space=True)
+
+
+def sample_bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
+    """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked).
+
+    `log_space=True` returns the relaxed sample's logit, `(logits + L) / temperature`.
+    """
     logits, _, out_dtype = _prepare(logits)
     if add_noise:
         uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
         # u < 1 in floating point, so log(1 - u) is finite too.
         logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
     scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
+    if log_space:
+        return ops.cast(scaled, out_dtype)
     if not hard:
         return ops.cast(ops.sigmoid(scaled), out_dtype)
     # 1[logits + L > 0] whatever the temperature (NaN stays NaN), by selects only.
@@ -445,7 +514,7 @@ def compute_dtype_for(dtype):
     return "float64" if dtype == "float64" else "float32"
 
 
-def sample(logits, temperature, axis, hard, seed, add_noise):
+def sample(logits, temperature, axis, hard, seed, add_noise, log_space=False):
     """The computation behind `gumbel_softmax` and the layers (arguments checked).
 
     Args:
@@ -456,6 +525,7 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
         seed: Passed to `gumbel_noise` when `add_noise` is `True`.
         add_noise: If `False`, no noise is added: the result is
             `softmax(logits / temperature)` or `one_hot(argmax(logits))`.
+        log_space: Return `log_softmax` instead of `softmax` (not with `hard`).
     """
     logits, _, out_dtype = _prepare(logits)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
@@ -465,6 +535,8 @@ def sample(logits, temperature, axis, hard, seed, add_noise):
     if hard:
         # The choice is argmax(logits + g), whatever the temperature (which only shapes the gradient).
         result = _with_softmax_gradient(_one_hot_of_argmax(logits, axis), scaled, axis)
+    elif log_space:
+        result = ops.log_softmax(scaled, axis=axis)
     else:
         result = _backend.softmax(scaled, axis)
     return ops.cast(result, out_dtype)

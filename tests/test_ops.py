@@ -201,3 +201,37 @@ def test_unknown_rank_inside_tf_function_is_a_named_error(name):
     traced = tf.function(OPS_ON_LOGITS[name], input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)
     with pytest.raises(ValueError, match="`logits`. Expected a tensor of known rank"):
         traced(np.zeros((2, 3), "float32"))
+
+
+class TestLogSpaceSamples:
+    """log_gumbel_softmax and relaxed_bernoulli_logits: the relaxed samples before they round to 0 and 1."""
+
+    logits = np.log(np.array([[0.1, 0.2, 0.7]], "float32"))
+
+    def test_they_are_the_log_and_logit_of_the_same_samples(self):
+        batch = np.tile(self.logits, (256, 1))
+        log_sample = to_numpy(gumbel_ops.log_gumbel_softmax(batch, 0.5, seed=4))
+        np.testing.assert_allclose(np.exp(log_sample), to_numpy(gumbel_ops.gumbel_softmax(batch, 0.5, seed=4)), 1e-5)
+        logit = to_numpy(gumbel_ops.relaxed_bernoulli_logits(batch, 0.5, seed=4))
+        expected = to_numpy(gumbel_ops.relaxed_bernoulli(batch, 0.5, seed=4))
+        np.testing.assert_allclose(1 / (1 + np.exp(-logit)), expected, rtol=1e-5, atol=1e-7)
+
+    @pytest.mark.parametrize("temperature", [0.1, 0.5, 2.0])
+    def test_their_laws_are_logistic(self, temperature):
+        # (logits + L) / t ~ Logistic(logits / t, 1 / t); and z_i - z_j = (l_i + g_i - l_j - g_j) / t, a
+        # difference of two Gumbels over t, is Logistic((l_i - l_j) / t, 1 / t).
+        batch = np.tile(self.logits, (20_000, 1))
+        logit = to_numpy(gumbel_ops.relaxed_bernoulli_logits(batch, temperature, seed=5))[:, 0]
+        law = scipy.stats.logistic(loc=self.logits[0, 0] / temperature, scale=1 / temperature)
+        assert scipy.stats.kstest(logit, law.cdf).pvalue > P_VALUE_FLOOR
+        log_sample = to_numpy(gumbel_ops.log_gumbel_softmax(batch, temperature, seed=6))
+        difference = log_sample[:, 2] - log_sample[:, 0]
+        law = scipy.stats.logistic(loc=(self.logits[0, 2] - self.logits[0, 0]) / temperature, scale=1 / temperature)
+        assert scipy.stats.kstest(difference, law.cdf).pvalue > P_VALUE_FLOOR
+
+    def test_they_stay_finite_where_float32_samples_round_to_0_and_1(self):
+        batch = np.tile(self.logits * 10, (10_000, 1))
+        relaxed = to_numpy(gumbel_ops.gumbel_softmax(batch, 0.1, seed=7))
+        assert ((relaxed == 0) | (relaxed == 1)).any()  # where log-densities of the relaxed sample are infinite
+        assert np.isfinite(to_numpy(gumbel_ops.log_gumbel_softmax(batch, 0.1, seed=7))).all()
+        assert np.isfinite(to_numpy(gumbel_ops.relaxed_bernoulli_logits(batch, 0.1, seed=7))).all()

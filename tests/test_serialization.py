@@ -138,3 +138,26 @@ class TestDistributionBridge:
         assert float(tf.convert_to_tensor(distribution.temperature)) == pytest.approx(2.0)
         layer.temperature.assign(0.01)
         assert float(tf.convert_to_tensor(distribution.temperature)) == pytest.approx(0.05)
+
+    @pytest.mark.parametrize("layer_class", [keras_gumbel.GumbelSoftmax, keras_gumbel.RelaxedBernoulli])
+    def test_log_space_samples_have_finite_log_probabilities_and_entropy_gradients(self, layer_class):
+        # At temperature 0.1 float32 samples hold exact 0s and 1s: their log-probability is infinite.
+        logits = tf.Variable(np.log(np.tile([[0.1, 0.2, 0.7]], (2000, 1))).astype("float32"))
+        plain = layer_class(temperature=0.1, seed=1)
+        sample = plain(logits, training=True)
+        assert not np.isfinite(plain.distribution(logits).log_prob(sample).numpy()).all()
+        layer = layer_class(temperature=0.1, seed=1, log_space=True, trainable_temperature=True)
+        with tf.GradientTape() as tape:
+            log_sample = layer(logits, training=True)
+            entropy_estimate = -tf.reduce_mean(layer.distribution(logits).log_prob(log_sample))
+        gradients = tape.gradient(entropy_estimate, [logits, layer.temperature.value])
+        assert np.isfinite(entropy_estimate.numpy())
+        assert all(g is not None and np.isfinite(g.numpy()).all() for g in gradients)
+        expected = {keras_gumbel.GumbelSoftmax: tfp.distributions.ExpRelaxedOneHotCategorical}
+        assert isinstance(layer.distribution(logits), expected.get(layer_class, tfp.distributions.Logistic))
+
+    def test_log_space_configs_round_trip_and_exclude_straight_through(self):
+        for layer in (keras_gumbel.GumbelSoftmax(log_space=True), keras_gumbel.RelaxedBernoulli(log_space=True)):
+            assert type(layer).from_config(layer.get_config()).log_space is True
+        with pytest.raises(ValueError, match="`log_space`"):
+            keras_gumbel.RelaxedBernoulli(straight_through=True, log_space=True)

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_gumbel import _validation
+from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._base import BaseGumbelLayer
 
 
@@ -44,6 +46,13 @@ class GumbelSoftmax(BaseGumbelLayer):
             or above 0.05.
         seed: Integer seed of the layer's `keras.random.SeedGenerator`: the
             same seed gives the same stream of samples, each call a new draw.
+        log_space: If `True`, return the log of the sample,
+            `log_softmax((logits + g) / temperature)` (`exp` of it is the
+            sample), computed in log space so that it stays finite where a
+            float32 sample rounds to exact 0s and 1s; `distribution(logits)`
+            then gives TFP's `ExpRelaxedOneHotCategorical`, whose `log_prob`
+            of it is finite (for KL or entropy terms; see
+            `keras_gumbel.ops.log_gumbel_softmax`).
         **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -79,3 +88,56 @@ class GumbelSoftmax(BaseGumbelLayer):
     """
 
     _hard = False
+
+    def __init__(
+        self,
+        temperature=1.0,
+        axis=-1,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        log_space=False,
+        **kwargs,
+    ):
+        super().__init__(
+            temperature=temperature,
+            axis=axis,
+            sample_at_inference=sample_at_inference,
+            trainable_temperature=trainable_temperature,
+            seed=seed,
+            **kwargs,
+        )
+        self.log_space = _validation.check_bool("log_space", log_space)
+
+    def _draw(self, inputs, temperature, axis, add_noise):
+        return gumbel_ops.sample(
+            inputs,
+            temperature,
+            axis=axis,
+            hard=False,
+            seed=self.seed_generator,
+            add_noise=add_noise,
+            log_space=self.log_space,
+        )
+
+    def distribution(self, logits):
+        """The TFP distribution of this layer's samples in training.
+
+        `tfd.RelaxedOneHotCategorical(temperature, logits)`, or, with
+        `log_space=True`, `tfd.ExpRelaxedOneHotCategorical(temperature, logits)`
+        (the law of the log-space samples). The category axis is moved last,
+        where TFP's event axis is. Requires `tensorflow-probability[tf]`.
+        """
+        if not self.log_space:
+            return super().distribution(logits)
+        from keras_gumbel import distributions
+
+        logits = keras.ops.convert_to_tensor(logits)
+        axis = _validation.check_category_axis(logits, self.axis)
+        temperature = distributions.layer_temperature(self, logits.dtype)
+        return distributions.relaxed_one_hot_categorical(logits, temperature, axis=axis, log_space=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config["log_space"] = self.log_space
+        return config

@@ -29,6 +29,12 @@ class RelaxedBernoulli(BaseGumbelLayer):
         sample_at_inference: If `True`, sample at inference too.
         trainable_temperature: If `True`, the temperature is learned (kept >= 0.05).
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        log_space: If `True`, return the relaxed sample's logit
+            `(logits + L) / temperature` (`sigmoid` of it is the sample),
+            which stays finite where a float32 sample rounds to exactly 0 or
+            1; `distribution(logits)` then gives its law,
+            `tfd.Logistic(logits / temperature, 1 / temperature)`, whose
+            `log_prob` of it is finite. Not with `straight_through=True`.
         **kwargs: Base layer keyword arguments.
 
     Call arguments:
@@ -58,6 +64,7 @@ class RelaxedBernoulli(BaseGumbelLayer):
         sample_at_inference=False,
         trainable_temperature=False,
         seed=None,
+        log_space=False,
         **kwargs,
     ):
         kwargs.pop("axis", None)  # every entry is its own variable: no category axis
@@ -70,6 +77,13 @@ class RelaxedBernoulli(BaseGumbelLayer):
             **kwargs,
         )
         self.straight_through = _validation.check_bool("straight_through", straight_through)
+        self.log_space = _validation.check_bool("log_space", log_space)
+        if log_space and straight_through:
+            raise ValueError(
+                _validation.invalid(
+                    "log_space", "False with straight_through=True (exact 0/1 samples have no logit)", log_space
+                )
+            )
 
     def build(self, input_shape):
         self.built = True
@@ -78,21 +92,27 @@ class RelaxedBernoulli(BaseGumbelLayer):
         inputs = keras.ops.convert_to_tensor(inputs)
         add_noise = bool(training) or self.sample_at_inference
         return gumbel_ops.sample_bernoulli(
-            inputs, self._current_temperature(), self.straight_through, self.seed_generator, add_noise
+            inputs, self._current_temperature(), self.straight_through, self.seed_generator, add_noise, self.log_space
         )
 
     def distribution(self, logits):
-        """`tfd.RelaxedBernoulli(temperature, logits)`, or `tfd.Bernoulli(logits)` when straight-through."""
+        """`tfd.RelaxedBernoulli(temperature, logits)`; `tfd.Bernoulli(logits)` when straight-through;
+        `tfd.Logistic(logits / temperature, 1 / temperature)` with `log_space=True`."""
         from keras_gumbel import distributions
 
         tfd = distributions.tfp_distributions()
         logits = keras.ops.convert_to_tensor(logits)
         if self.straight_through:
             return tfd.Bernoulli(logits=logits, dtype=logits.dtype)
+        if self.log_space:
+            location = distributions.layer_temperature(self, logits.dtype, lambda t: logits / t, logits.shape)
+            scale = distributions.layer_temperature(self, logits.dtype, lambda t: 1.0 / t)
+            return tfd.Logistic(location, scale)
         return tfd.RelaxedBernoulli(distributions.layer_temperature(self, logits.dtype), logits=logits)
 
     def get_config(self):
         config = super().get_config()
         config.pop("axis")
         config["straight_through"] = self.straight_through
+        config["log_space"] = self.log_space
         return config

@@ -13,6 +13,11 @@ A *case* is one op or layer, wrapped as a Keras layer that maps logits
 | `indices`        | k distinct valid indices        | the ordered draw without replacement |
 | `binary`         | exactly 0/1                     | the frequency of 1 per entry         |
 | `relaxed_binary` | in [0, 1]                       | the frequency of y > 1/2 per entry   |
+| `log_relaxed`    | <= 0, logsumexp over a row is 0 | the argmax                           |
+| `logit_binary`   | finite (masked: -inf)           | the frequency of y > 0 per entry     |
+
+Log-space forms hold `-inf` (not 0) for the masked category, and its
+gradient is not 0 (`d log_softmax_j / d logits_j = 1 - p_j`).
 
 A *mode* runs a case where users run it: eager, `tf.function`, XLA, what
 `model.fit` trains with, `model.predict`, a SavedModel served after
@@ -131,6 +136,11 @@ class Case:
             return (logits > 0).astype("float32")
         if self.form == "relaxed_binary":
             return 1 / (1 + np.exp(-logits / self.temperature))
+        if self.form == "log_relaxed":
+            with np.errstate(divide="ignore"):
+                return np.log(Case("", None, "relaxed", temperature=self.temperature).expected_inference(logits))
+        if self.form == "logit_binary":
+            return logits / self.temperature
         raise ValueError(self.form)
 
 
@@ -172,9 +182,12 @@ CASES = [
     ),
     _op("ops.relaxed_top_k", "relaxed_k", functools.partial(ops.relaxed_top_k, k=2, temperature=T), k=2),
     _op("ops.relaxed_top_k(hard)", "k_hot", functools.partial(ops.relaxed_top_k, k=2, temperature=T, hard=True), k=2),
+    _op("ops.log_gumbel_softmax", "log_relaxed", functools.partial(ops.log_gumbel_softmax, temperature=T)),
     _op("ops.relaxed_bernoulli", "relaxed_binary", functools.partial(ops.relaxed_bernoulli, temperature=T)),
+    _op("ops.relaxed_bernoulli_logits", "logit_binary", functools.partial(ops.relaxed_bernoulli_logits, temperature=T)),
     _op("ops.relaxed_bernoulli(hard)", "binary", functools.partial(ops.relaxed_bernoulli, temperature=T, hard=True)),
     _layer("GumbelSoftmax", "relaxed", keras_gumbel.GumbelSoftmax, temperature=T),
+    _layer("GumbelSoftmax(log_space)", "log_relaxed", keras_gumbel.GumbelSoftmax, temperature=T, log_space=True),
     _layer("StraightThroughGumbel", "one_hot", keras_gumbel.StraightThroughGumbel, temperature=T),
     _layer(
         "StraightThroughGumbel(gumbel_rao)",
@@ -188,6 +201,7 @@ CASES = [
         "StraightThroughGumbel(reinmax)", "one_hot", keras_gumbel.StraightThroughGumbel, gradient_estimator="reinmax"
     ),
     _layer("RelaxedBernoulli", "relaxed_binary", keras_gumbel.RelaxedBernoulli, temperature=T),
+    _layer("RelaxedBernoulli(log_space)", "logit_binary", keras_gumbel.RelaxedBernoulli, temperature=T, log_space=True),
     _layer("RelaxedBernoulli(straight_through)", "binary", keras_gumbel.RelaxedBernoulli, straight_through=True),
     _attention("GumbelAttention(gumbel_softmax)", "relaxed", "gumbel_softmax"),
     _attention("GumbelAttention(straight_through)", "one_hot", "straight_through"),
@@ -456,20 +470,20 @@ def run(case_name, mode_name, seed):
 def exact_probabilities(form, k):
     """The exact law of what the law check reads: {outcome: probability} over the four valid categories."""
     p = PROBABILITIES
-    if form in ("one_hot", "relaxed"):
+    if form in ("one_hot", "relaxed", "log_relaxed"):
         return {i: p[i] for i in range(4)}
     if form == "indices":  # ordered draws without replacement
         return {(i, j): p[i] * p[j] / (1 - p[i]) for i in range(4) for j in range(4) if i != j}
     if form == "k_hot":  # unordered pairs
         return {(i, j): p[i] * p[j] / (1 - p[i]) + p[j] * p[i] / (1 - p[j]) for i in range(4) for j in range(i + 1, 4)}
-    if form in ("binary", "relaxed_binary"):  # P(y = 1) per entry: sigmoid(log p)
+    if form in ("binary", "relaxed_binary", "logit_binary"):  # P(y = 1) per entry: sigmoid(log p)
         return {i: p[i] / (1 + p[i]) for i in range(4)} | {MASKED: 0.0}
     raise ValueError(form)
 
 
 def outcomes(form, sample):
     """What the law check reads from a sample: the outcome of each row (or, binary, the 1s per entry)."""
-    if form in ("one_hot", "relaxed"):
+    if form in ("one_hot", "relaxed", "log_relaxed"):
         return sample.argmax(-1)
     if form == "indices":
         return [tuple(row) for row in sample.tolist()]
@@ -477,4 +491,6 @@ def outcomes(form, sample):
         return [tuple(np.flatnonzero(row)) for row in sample]
     if form in ("binary", "relaxed_binary"):
         return sample > 0.5
+    if form == "logit_binary":
+        return sample > 0
     raise ValueError(form)

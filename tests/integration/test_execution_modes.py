@@ -10,6 +10,7 @@ exact equalities.
 import keras
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 from matrix import BACKEND
 from matrix import CASES
@@ -23,6 +24,7 @@ from matrix import outcomes
 from matrix import run
 
 SEED = 3
+LOG_FORMS = ("log_relaxed", "logit_binary")
 SIGNIFICANCE = 1e-4
 
 
@@ -53,6 +55,12 @@ def _assert_form(case, draw):
         assert (draw[:, 0] != draw[:, 1]).all(), "an index was drawn twice"
         return
     assert draw.shape == logits().shape and draw.dtype == np.float32
+    if form in ("log_relaxed", "logit_binary"):
+        assert np.isfinite(draw[:, :MASKED]).all() and (draw[:, MASKED] == -np.inf).all()
+        if form == "log_relaxed":
+            assert (draw <= 0).all()
+            np.testing.assert_allclose(scipy.special.logsumexp(draw, axis=-1), 0.0, atol=1e-5)
+        return
     if form in ("one_hot", "k_hot", "binary"):
         assert np.isin(draw, (0.0, 1.0)).all(), f"values off 0/1: {np.unique(draw[~np.isin(draw, (0.0, 1.0))])[:5]}"
     else:
@@ -70,7 +78,7 @@ def test_samples_follow_the_law(case, mode):
     draw = run(case.name, mode.name, SEED).draws[0]
     expected = exact_probabilities(case.form, case.k)
     seen = outcomes(case.form, draw)
-    if case.form in ("binary", "relaxed_binary"):
+    if case.form in ("binary", "relaxed_binary", "logit_binary"):
         ones = seen.sum(0)
         assert ones[MASKED] == 0
         for entry in range(MASKED):
@@ -89,8 +97,9 @@ def test_samples_follow_the_law(case, mode):
 @pytest.mark.parametrize("case,mode", _grid(lambda case, mode: case.form != "indices"))
 def test_masked_category_is_exactly_zero(case, mode):
     result = run(case.name, mode.name, SEED)
+    masked_value = -np.inf if case.form in LOG_FORMS else 0.0  # log(0)
     for draw in result.draws + (result.inference or []):
-        np.testing.assert_array_equal(draw[:, MASKED], 0.0)
+        np.testing.assert_array_equal(draw[:, MASKED], masked_value)
 
 
 @pytest.mark.parametrize("case,mode", _grid(lambda case, mode: mode.has_gradient and case.differentiable))
@@ -98,7 +107,8 @@ def test_gradients_are_finite_and_zero_on_masked_categories(case, mode):
     gradient = run(case.name, mode.name, SEED).gradient
     assert gradient.shape == (GRADIENT_ROWS, MASKED + 1)
     assert np.isfinite(gradient).all()
-    np.testing.assert_array_equal(gradient[:, MASKED], 0.0)
+    if case.form not in LOG_FORMS:  # d log_softmax_j / d logits_j = 1 - p_j, not 0
+        np.testing.assert_array_equal(gradient[:, MASKED], 0.0)
     assert np.abs(gradient).sum() > 0, "no gradient reached the logits"
 
 
@@ -107,8 +117,12 @@ def test_inference_is_deterministic_and_noise_free(case, mode):
     first, second = run(case.name, mode.name, SEED).inference
     np.testing.assert_array_equal(first, second)
     expected = case.expected_inference(logits(GRADIENT_ROWS))
+    if case.form in ("one_hot", "binary") + LOG_FORMS:
+        np.testing.assert_array_equal(first[:, MASKED], expected[:, MASKED])
     if case.form in ("one_hot", "binary"):
         np.testing.assert_array_equal(first, expected)
+    elif case.form in LOG_FORMS:
+        np.testing.assert_allclose(first[:, :MASKED], expected[:, :MASKED], rtol=1e-5, atol=1e-6)
     else:
         np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-7)
 
