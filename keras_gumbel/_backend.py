@@ -1,7 +1,8 @@
-"""The one module that knows which Keras backend runs and how it draws randomness.
+"""Dispatch on the Keras backend: the one module that knows which backend runs and how it draws randomness.
 
 Everything else in `keras_gumbel` is written with `keras.ops` and `keras.random`
-only. This module holds the few places where a backend-specific route is faster
+only. The private TensorFlow and Keras names it needs come from `_tf_private`.
+This module holds the few places where a backend-specific route is faster
 or needed, each with a backend-agnostic fallback:
 
 - `uniform_positive`: uniforms on `[tiny, 1)`, the input of every Gumbel draw.
@@ -16,10 +17,7 @@ or needed, each with a backend-agnostic fallback:
 - `tf_seed`: a TensorFlow stateless seed that differs on every replica of a
   `tf.distribute` strategy (a plain `SeedGenerator` gives every replica the
   same state, hence the same noise): the replica id is folded in.
-- `TrackSeedState`: a mixin that saves a layer's SeedGenerator state with its
-  weights (Keras does not), and lets `tf.saved_model.save` and
-  `tf.train.Checkpoint` see it (saving a function that samples failed with an
-  "untracked resource" error).
+- `fold_seed`: an integer seed as the backend's seed dtype holds it.
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
@@ -29,6 +27,8 @@ or needed, each with a backend-agnostic fallback:
 
 import keras
 import numpy as np
+
+from keras_gumbel import _tf_private
 
 
 def backend():
@@ -53,39 +53,6 @@ def softmax(x, axis):
     return keras.ops.softmax(x, axis=axis)
 
 
-class TrackSeedState:
-    """Mixin for Keras layers and models whose `seed_generator` draws their noise.
-
-    Keras saves a SeedGenerator's state nowhere; this mixin keeps it:
-
-    - in `.keras` and `.weights.h5` files (`save_own_variables` /
-      `load_own_variables`), on every backend, so that a reloaded model
-      continues the same stream;
-    - on TensorFlow, in SavedModels and checkpoints, as a trackable child
-      (without it, saving a function that samples failed with an
-      "untracked resource" error).
-    """
-
-    _SEED_STATE_KEY = "seed_generator_state"
-
-    def _trackable_children(self, save_type="checkpoint", **kwargs):
-        children = super()._trackable_children(save_type, **kwargs)
-        if backend() == "tensorflow":
-            for index, generator in enumerate(getattr(self, "_seed_generators", [])):
-                children.setdefault(f"seed_generator_state_{index}", generator.state)
-        return children
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        if self._SEED_STATE_KEY in keys:
-            self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
-        super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})
-
-
 def add(x, y):
     """`x + y`. On TensorFlow `tf.add`: `keras.ops.add` routes a second operand of shape (0, K)
     to `tf.nn.bias_add` (it looks like a bias once the 0 is dropped), which fails on empty batches."""
@@ -108,7 +75,7 @@ def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
         import tensorflow as tf
 
         result = tf.reduce_max(x, axis=axis, keepdims=keepdims)
-        if _tf_in_xla_context():
+        if _tf_private.in_xla_context():
             has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
             result = tf.where(has_nan, tf.constant(float("nan"), x.dtype), result)
         return result
@@ -179,9 +146,7 @@ def tf_seed(seed):
     if isinstance(seed, keras.random.SeedGenerator):
         seed = seed.next()
     elif seed is None:
-        from keras.src.random.seed_generator import draw_seed  # Keras' global generator
-
-        seed = draw_seed(None)
+        seed = _tf_private.keras_global_seed()
     else:
         seed = tf.constant([seed, 0], tf.int64)
     # Keras keeps SeedGenerator state as int64 (a TF device-placement rule),
@@ -212,7 +177,7 @@ def _tf_uniform_positive(shape, seed, dtype, floor):
     # Scrambles the seed into a Philox key and counter, so that consecutive
     # seeds ([s, 0], [s, 1], ...) give unrelated streams.
     key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
-    uniform = _tf_xla_uniform(shape, key, counter, dtype) if _tf_in_xla_context() else None
+    uniform = _tf_xla_uniform(shape, key, counter, dtype) if _tf_private.in_xla_context() else None
     if uniform is None:
         # The algorithm must be a compile-time constant for XLA (otherwise every
         # call recompiles); AUTO_SELECT lets each device pick its fastest one, as
@@ -222,15 +187,6 @@ def _tf_uniform_positive(shape, seed, dtype, floor):
         )
     # The kernels draw on [0, 1); 0 is the one value that breaks log(log(u)).
     return tf.maximum(uniform, tf.constant(floor, dtype))
-
-
-def _tf_in_xla_context():
-    try:
-        import tensorflow as tf
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - private module moved
-        return False
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def _tf_xla_uniform(shape, key, counter, dtype):
@@ -244,9 +200,8 @@ def _tf_xla_uniform(shape, key, counter, dtype):
     """
     import tensorflow as tf
 
-    try:
-        from tensorflow.compiler.tf2xla.python import xla as tf2xla
-    except ImportError:  # pragma: no cover - private module moved
+    rng_bit_generator = _tf_private.xla_rng_bit_generator()
+    if rng_bit_generator is None:  # pragma: no cover - private module moved: pinned by tests/test_tf_private.py
         return None
     bits_dtype, mantissa_bits, one_bits = {
         "float32": (tf.uint32, 23, 0x3F800000),
@@ -255,7 +210,7 @@ def _tf_xla_uniform(shape, key, counter, dtype):
     del counter  # With a non-zero start counter, XLA's CPU Philox runs ~50x slower.
     # The 64-bit key alone, scrambled from the seed, picks the stream.
     state = tf.concat([key, tf.zeros([2], tf.uint64)], axis=0)
-    _, bits = tf2xla.rng_bit_generator(_TF_PHILOX, state, shape, dtype=bits_dtype)
+    _, bits = rng_bit_generator(_TF_PHILOX, state, shape, dtype=bits_dtype)
     # Keep the top mantissa bits, set the exponent of 1.0: a float in [1, 2).
     shift = tf.constant(1 << (bits_dtype.size * 8 - mantissa_bits), bits_dtype)
     one_to_two = tf.bitcast(tf.bitwise.bitwise_or(bits // shift, tf.constant(one_bits, bits_dtype)), dtype)

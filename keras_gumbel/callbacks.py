@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from keras_gumbel import _tf_private
 from keras_gumbel import _validation
 from keras_gumbel.layers._base import BaseGumbelLayer
 
@@ -153,7 +154,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
 
 def _all_layers(model):
     """Every layer inside `model`, nested models and layers included."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
+    return _tf_private.flatten_layers(model)
 
 
 def io_print(message):

@@ -28,6 +28,7 @@ from keras import ops
 
 from keras_gumbel import _backend
 from keras_gumbel import _validation
+from keras_gumbel.layers._seed_state import TrackSeedState
 
 __all__ = [
     "score_function_terms",
@@ -531,7 +532,7 @@ def make_train_step(
     return step
 
 
-class ReinforceModel(_backend.TrackSeedState, keras.Model):
+class ReinforceModel(TrackSeedState, keras.Model):
     """A Keras model trained by REINFORCE inside `compile` / `fit` / `evaluate`.
 
     `call` returns the policy's output (logits by default). `fit(x)` (or

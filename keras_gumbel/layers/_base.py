@@ -6,6 +6,7 @@ from keras import ops
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
+from keras_gumbel.layers._seed_state import TrackSeedState
 
 # A learned temperature is kept at or above this value: below it the relaxed
 # gradient's variance explodes and float32 softmax saturates.
@@ -26,7 +27,7 @@ class MinValue(keras.constraints.Constraint):
         return {"min_value": self.min_value}
 
 
-class BaseGumbelLayer(_backend.TrackSeedState, keras.layers.Layer):
+class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
     """A layer that samples from a temperature-controlled relaxation of Categorical(logits).
 
     Subclasses set `_hard` (one-hot forward) and document themselves; this

@@ -40,7 +40,7 @@ import numpy as np
 from helpers import to_numpy
 
 import keras_gumbel
-from keras_gumbel import _backend
+from keras_gumbel.layers._seed_state import TrackSeedState
 
 BACKEND = keras.backend.backend()
 
@@ -62,7 +62,7 @@ def gradient_weights():
     return np.random.default_rng(0).normal(size=(GRADIENT_ROWS, LOGITS_ROW.size)).astype("float32")
 
 
-class OpLayer(_backend.TrackSeedState, keras.layers.Layer):
+class OpLayer(TrackSeedState, keras.layers.Layer):
     """An op as a layer that owns the op's SeedGenerator (so that models, fit and SavedModels can hold it)."""
 
     def __init__(self, op, seed, **kwargs):

@@ -1,0 +1,55 @@
+"""Every private TensorFlow and Keras name keras_gumbel uses, in one place.
+
+Each is pinned by `tests/test_tf_private.py`, which fails with a message
+naming the private path when a new TensorFlow or Keras release moves it.
+Each has a fallback that keeps the package correct (if slower) meanwhile.
+
+- `in_xla_context`: `tensorflow.python.ops.control_flow_util.GraphOrParentsInXlaContext`,
+  to pick XLA's native random bit generator (fallback: assume not in XLA).
+- `xla_rng_bit_generator`: `tensorflow.compiler.tf2xla.python.xla.rng_bit_generator`
+  (fallback: None, TensorFlow's stateless kernel, 50-70x slower under XLA on the CPU).
+- `keras_global_seed`: `keras.src.random.seed_generator.draw_seed(None)`, a seed
+  from Keras' global generator (what `keras.random` draws with for `seed=None`).
+- `seed_generators`: a layer's `_seed_generators` (the SeedGenerators Keras tracks on it).
+- `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
+- `TRACKABLE_CHILDREN`: the name of TensorFlow's `Trackable._trackable_children`
+  hook, overridden by `TrackSeedState` so that SavedModels hold the seed state.
+"""
+
+TRACKABLE_CHILDREN = "_trackable_children"
+
+
+def in_xla_context():
+    """Whether the TensorFlow graph being built is compiled by XLA (`jit_compile=True`)."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - private module moved: pinned by tests/test_tf_private.py
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def xla_rng_bit_generator():
+    """TensorFlow's binding of XLA's `RngBitGenerator` instruction, or None where it cannot be imported."""
+    try:
+        from tensorflow.compiler.tf2xla.python import xla as tf2xla
+    except ImportError:  # pragma: no cover - private module moved: pinned by tests/test_tf_private.py
+        return None
+    return getattr(tf2xla, "rng_bit_generator", None)
+
+
+def keras_global_seed():
+    """A seed drawn from Keras' global generator, as `keras.random` draws one for `seed=None`."""
+    from keras.src.random.seed_generator import draw_seed
+
+    return draw_seed(None)
+
+
+def seed_generators(layer):
+    """The SeedGenerators Keras tracks on `layer` (assigned as its attributes)."""
+    return list(getattr(layer, "_seed_generators", []))
+
+
+def flatten_layers(model):
+    """Every layer inside `model`, nested models and layers included, `model` excluded."""
+    return list(model._flatten_layers(include_self=False, recursive=True))

@@ -1,0 +1,57 @@
+"""Pins every private TensorFlow / Keras name in keras_gumbel/_tf_private.py.
+
+When a TensorFlow or Keras release moves one, these fail with a message that
+names it; the package keeps working through its fallback meanwhile.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+import keras_gumbel
+from keras_gumbel import _tf_private
+
+tf = pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's private names")
+
+
+def test_xla_context_detection():
+    message = "tensorflow.python.ops.control_flow_util.GraphOrParentsInXlaContext moved or changed"
+    from tensorflow.python.ops import control_flow_util  # noqa: F401
+
+    assert tf.function(lambda: tf.constant(_tf_private.in_xla_context()), jit_compile=True)().numpy(), message
+    assert not tf.function(lambda: tf.constant(_tf_private.in_xla_context()))().numpy(), message
+    assert not _tf_private.in_xla_context(), message
+
+
+def test_xla_rng_bit_generator():
+    generator = _tf_private.xla_rng_bit_generator()
+    assert generator is not None, "tensorflow.compiler.tf2xla.python.xla.rng_bit_generator moved"
+    state = tf.constant([1, 2, 0], tf.uint64)  # Philox: a key and a counter
+    _, bits = tf.function(lambda: generator(1, state, [4], dtype=tf.uint32), jit_compile=True)()
+    assert bits.shape == (4,) and bits.dtype == tf.uint32
+
+
+def test_keras_global_seed():
+    seeds = [_tf_private.keras_global_seed() for _ in range(2)]
+    assert all(tuple(seed.shape) == (2,) for seed in seeds), "keras.src.random.seed_generator.draw_seed changed"
+    assert not np.array_equal(*(keras.ops.convert_to_numpy(seed) for seed in seeds))
+
+
+def test_seed_generators_of_a_layer():
+    layer = keras_gumbel.GumbelSoftmax(seed=1)
+    assert _tf_private.seed_generators(layer) == [layer.seed_generator], "Keras' Layer._seed_generators moved"
+
+
+def test_flatten_layers():
+    inner = keras.Sequential([keras.layers.Dense(2), keras_gumbel.GumbelSoftmax()])
+    outer = keras.Sequential([keras.Input((3,)), inner])
+    assert inner.layers[1] in _tf_private.flatten_layers(outer), "Keras' Layer._flatten_layers moved"
+
+
+def test_trackable_children_hook():
+    hook = getattr(keras.layers.Layer, _tf_private.TRACKABLE_CHILDREN, None)
+    assert hook is not None, "TensorFlow's Trackable._trackable_children moved"
+    assert "save_type" in inspect.signature(hook).parameters, "Trackable._trackable_children changed its signature"
