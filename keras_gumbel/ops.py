@@ -589,7 +589,7 @@ def _one_hot_of_argmax(perturbed, axis):
         num_classes = ops.shape(perturbed)[axis]
     one_hot = ops.one_hot(_backend.argmax(perturbed, axis), num_classes, axis=axis, dtype=perturbed.dtype)
     row_max = _backend.max(perturbed, axis=axis, keepdims=True)
-    return ops.where(ops.isfinite(row_max), one_hot, ops.full_like(row_max, math.nan))
+    return ops.where(ops.isfinite(row_max), one_hot, math.nan)
 
 
 def _with_softmax_gradient(value, scaled, axis):
@@ -617,12 +617,13 @@ def _with_gradient_of(value, surrogate):
 def _custom_gradient(value, backward):
     """A function of `x` whose value is `value` and whose vector-Jacobian product is `backward(x, upstream)`.
 
-    `value` is a constant of the function (its own gradient is stopped: on JAX
-    a custom gradient must not close over a traced value). Keras passes the
+    `value` is a constant of the function (on JAX its own gradient is stopped:
+    there a custom gradient must not close over a traced value). Keras passes the
     upstream gradient positionally on TensorFlow and JAX and as the keyword
     `upstream` on PyTorch.
     """
-    value = ops.stop_gradient(value)
+    if _backend.backend() == "jax":
+        value = ops.stop_gradient(value)  # (elsewhere the value is no function of `x` to differentiate)
 
     @ops.custom_gradient
     def function(x):
