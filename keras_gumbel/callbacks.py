@@ -6,7 +6,7 @@ import keras
 
 from keras_gumbel import _tf_private
 from keras_gumbel import _validation
-from keras_gumbel.layers._base import BaseGumbelLayer
+from keras_gumbel.layers._base import TemperatureLayer
 
 
 class TemperatureAnnealing(keras.callbacks.Callback):
@@ -117,7 +117,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             raise ValueError(f"The schedule returned temperature={value!r} at step {step}: {error}") from None
 
     def _select_layers(self):
-        found = [layer for layer in _all_layers(self.model) if isinstance(layer, BaseGumbelLayer)]
+        found = [layer for layer in _all_layers(self.model) if isinstance(layer, TemperatureLayer)]
         if self.layers is None:
             selected = [layer for layer in found if not layer.trainable_temperature]
             if not selected:

@@ -291,3 +291,22 @@ def test_straight_through_samples_never_read_the_temperature(make, compiled, tem
 
     draws = [to_numpy((tf.function(call(layer)) if compiled else call(layer))(logits)) for layer in layers]
     np.testing.assert_array_equal(draws[1], draws[0])
+
+
+@pytest.mark.parametrize("layer_class", [keras_gumbel.RelaxedBernoulli, keras_gumbel.GumbelAttention])
+def test_layers_without_a_category_axis_refuse_axis(layer_class):
+    # They used to drop a user's axis= silently: every Bernoulli entry is its own variable, attention has a set axis.
+    with pytest.raises(ValueError, match="axis"):
+        layer_class(axis=1)
+
+
+def test_the_layer_hierarchy():
+    from keras_gumbel.layers._base import CategoricalLayer
+    from keras_gumbel.layers._base import TemperatureLayer
+
+    for layer_class in (keras_gumbel.GumbelSoftmax, keras_gumbel.StraightThroughGumbel):
+        assert issubclass(layer_class, CategoricalLayer) and hasattr(layer_class(), "axis")
+    for layer_class in (keras_gumbel.RelaxedBernoulli, keras_gumbel.GumbelAttention):
+        layer = layer_class()
+        assert isinstance(layer, TemperatureLayer) and not isinstance(layer, CategoricalLayer)
+        assert not hasattr(layer, "axis") and "axis" not in layer.get_config()

@@ -1,9 +1,18 @@
-"""The state and checks shared by the Gumbel layers."""
+"""The bases of the Gumbel layers.
+
+`TemperatureLayer`: the temperature variable, seed generator and their checks
+and config (every Gumbel layer; what `TemperatureAnnealing` looks for).
+`CategoricalLayer(TemperatureLayer)`: a category axis, masks over it and the
+TFP distribution (`GumbelSoftmax`, `StraightThroughGumbel`). `RelaxedBernoulli`
+(no category axis) and `GumbelAttention` (a set axis of its own) are
+`TemperatureLayer`s.
+"""
 
 import keras
 from keras import ops
 
 from keras_gumbel import _backend
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._seed_state import TrackSeedState
@@ -27,21 +36,21 @@ class MinValue(keras.constraints.Constraint):
         return {"min_value": self.min_value}
 
 
-class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
-    """A layer that samples from a temperature-controlled relaxation of Categorical(logits).
+class TemperatureLayer(TrackSeedState, keras.layers.Layer):
+    """A layer that samples with a temperature: the state every Gumbel layer holds.
 
-    Subclasses set `_hard` (one-hot forward) and document themselves; this
-    class holds the temperature variable, the seed generator, the checks,
-    masking and serialisation.
+    The temperature variable (float32, never autocast; learned and floored at
+    `MIN_LEARNED_TEMPERATURE` if `trainable_temperature`), the seed generator
+    (its state saved with the weights), `sample_at_inference`, their checks and
+    config. `TemperatureAnnealing` anneals every `TemperatureLayer` of a model.
+    Subclasses implement `call` and document themselves.
     """
 
-    _hard = False
     min_learned_temperature = MIN_LEARNED_TEMPERATURE
 
     def __init__(
         self,
         temperature=1.0,
-        axis=-1,
         sample_at_inference=False,
         trainable_temperature=False,
         seed=None,
@@ -49,7 +58,6 @@ class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         temperature = _validation.check_temperature(temperature)
-        self.axis = _validation.check_int("axis", axis)
         self.sample_at_inference = _validation.check_bool("sample_at_inference", sample_at_inference)
         self.trainable_temperature = _validation.check_bool("trainable_temperature", trainable_temperature)
         if trainable_temperature and temperature < MIN_LEARNED_TEMPERATURE:
@@ -78,10 +86,8 @@ class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
             autocast=False,
             constraint=MinValue(MIN_LEARNED_TEMPERATURE) if trainable_temperature else None,
         )
-        self.supports_masking = True
 
     def build(self, input_shape):
-        _validation.check_axis(self.axis, len(input_shape))
         self.built = True
 
     def _current_temperature(self):
@@ -91,22 +97,71 @@ class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
             return ops.maximum(self.temperature, MIN_LEARNED_TEMPERATURE)
         return self.temperature
 
+    def _add_noise(self, training):
+        return bool(training) or self.sample_at_inference
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                # The current value (as applied: a learned one at or above its floor),
+                # so a clone keeps an annealed or learned temperature.
+                "temperature": float(ops.convert_to_numpy(self._current_temperature())),
+                "sample_at_inference": self.sample_at_inference,
+                "trainable_temperature": self.trainable_temperature,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+class CategoricalLayer(TemperatureLayer):
+    """A `TemperatureLayer` over a category axis: Categorical(logits) relaxed or sampled along `axis`.
+
+    Adds the category axis, Keras masks over it and `distribution()`.
+    Subclasses set `_hard` (one-hot forward) or override `_draw`.
+    """
+
+    _hard = False
+
+    def __init__(
+        self,
+        temperature=1.0,
+        axis=-1,
+        sample_at_inference=False,
+        trainable_temperature=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            temperature=temperature,
+            sample_at_inference=sample_at_inference,
+            trainable_temperature=trainable_temperature,
+            seed=seed,
+            **kwargs,
+        )
+        self.axis = _validation.check_int("axis", axis)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        _validation.check_axis(self.axis, len(input_shape))
+        self.built = True
+
     def call(self, inputs, training=None, mask=None):
         inputs = ops.convert_to_tensor(inputs)
         axis = _validation.check_category_axis(inputs, self.axis, name="inputs")
         if mask is not None:
             inputs = _mask_categories(inputs, mask, axis)
-        add_noise = bool(training) or self.sample_at_inference
-        return self._draw(inputs, self._current_temperature(), axis, add_noise)
+        return self._draw(inputs, self._current_temperature(), axis, self._add_noise(training))
 
     def _draw(self, inputs, temperature, axis, add_noise):
         """The sample (or, without noise, the deterministic output) for checked inputs."""
-        return gumbel_ops.sample(
+        return _sampling.categorical(
             inputs, temperature, axis=axis, hard=self._hard, seed=self.seed_generator, add_noise=add_noise
         )
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def distribution(self, logits):
         """The TFP distribution this layer samples from during training.
@@ -132,17 +187,7 @@ class BaseGumbelLayer(TrackSeedState, keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                # The current value (as applied: a learned one at or above its floor),
-                # so a clone keeps an annealed or learned temperature.
-                "temperature": float(ops.convert_to_numpy(self._current_temperature())),
-                "axis": self.axis,
-                "sample_at_inference": self.sample_at_inference,
-                "trainable_temperature": self.trainable_temperature,
-                "seed": self.seed,
-            }
-        )
+        config["axis"] = self.axis
         return config
 
 

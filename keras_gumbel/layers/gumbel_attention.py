@@ -3,15 +3,16 @@
 import keras
 from keras import ops
 
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
-from keras_gumbel.layers._base import BaseGumbelLayer
+from keras_gumbel.layers._base import TemperatureLayer
 
 MODES = ("gumbel_softmax", "straight_through", "softmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
-class GumbelAttention(BaseGumbelLayer):
+class GumbelAttention(TemperatureLayer):
     """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
 
             scores = keys . query / sqrt(d)                    [batch, (queries,) set size]
@@ -74,10 +75,8 @@ class GumbelAttention(BaseGumbelLayer):
         seed=None,
         **kwargs,
     ):
-        kwargs.pop("axis", None)
         super().__init__(
             temperature=temperature,
-            axis=-1,
             sample_at_inference=sample_at_inference,
             trainable_temperature=trainable_temperature,
             seed=seed,
@@ -86,6 +85,7 @@ class GumbelAttention(BaseGumbelLayer):
         if mode not in MODES:
             raise ValueError(_validation.invalid("mode", f"one of {MODES}", mode))
         self.mode = mode
+        self.supports_masking = True  # keys' and values' Keras masks arrive as keys_mask / values_mask
 
     def compute_mask(self, *args, **kwargs):
         # The set axis is reduced away: no mask goes on downstream.
@@ -123,8 +123,8 @@ class GumbelAttention(BaseGumbelLayer):
             # Empty sets get finite (uniform) scores here and zero weights below.
             scores = gumbel_ops.mask_logits(scores, mask, axis=2)
             any_valid = ops.any(mask, axis=2, keepdims=True)
-        add_noise = self.mode != "softmax" and (bool(training) or self.sample_at_inference)
-        weights = gumbel_ops.sample(
+        add_noise = self.mode != "softmax" and self._add_noise(training)
+        weights = _sampling.categorical(
             scores,
             self._current_temperature(),
             axis=2,
@@ -159,7 +159,6 @@ class GumbelAttention(BaseGumbelLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("axis")
         config["mode"] = self.mode
         return config
 

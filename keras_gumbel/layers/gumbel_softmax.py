@@ -2,13 +2,13 @@
 
 import keras
 
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
-from keras_gumbel import ops as gumbel_ops
-from keras_gumbel.layers._base import BaseGumbelLayer
+from keras_gumbel.layers._base import CategoricalLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
-class GumbelSoftmax(BaseGumbelLayer):
+class GumbelSoftmax(CategoricalLayer):
     """Draws a relaxed one-hot sample (Gumbel-Softmax / Concrete) from logits.
 
     During training the layer returns
@@ -110,7 +110,7 @@ class GumbelSoftmax(BaseGumbelLayer):
         self.log_space = _validation.check_bool("log_space", log_space)
 
     def _draw(self, inputs, temperature, axis, add_noise):
-        return gumbel_ops.sample(
+        return _sampling.categorical(
             inputs,
             temperature,
             axis=axis,

@@ -2,13 +2,13 @@
 
 import keras
 
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
-from keras_gumbel import ops as gumbel_ops
-from keras_gumbel.layers._base import BaseGumbelLayer
+from keras_gumbel.layers._base import TemperatureLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
-class RelaxedBernoulli(BaseGumbelLayer):
+class RelaxedBernoulli(TemperatureLayer):
     """Draws relaxed (or, straight-through, exact) binary samples from log-odds.
 
     Every input entry is an independent binary variable with
@@ -67,16 +67,15 @@ class RelaxedBernoulli(BaseGumbelLayer):
         log_space=False,
         **kwargs,
     ):
-        kwargs.pop("axis", None)  # every entry is its own variable: no category axis
         super().__init__(
             temperature=temperature,
-            axis=-1,
             sample_at_inference=sample_at_inference,
             trainable_temperature=trainable_temperature,
             seed=seed,
             **kwargs,
         )
         self.straight_through = _validation.check_bool("straight_through", straight_through)
+        self.supports_masking = True  # element-wise: a Keras mask passes through
         self.log_space = _validation.check_bool("log_space", log_space)
         if log_space and straight_through:
             raise ValueError(
@@ -85,14 +84,15 @@ class RelaxedBernoulli(BaseGumbelLayer):
                 )
             )
 
-    def build(self, input_shape):
-        self.built = True
-
     def call(self, inputs, training=None):
         inputs = keras.ops.convert_to_tensor(inputs)
-        add_noise = bool(training) or self.sample_at_inference
-        return gumbel_ops.sample_bernoulli(
-            inputs, self._current_temperature(), self.straight_through, self.seed_generator, add_noise, self.log_space
+        return _sampling.bernoulli(
+            inputs,
+            self._current_temperature(),
+            self.straight_through,
+            self.seed_generator,
+            self._add_noise(training),
+            self.log_space,
         )
 
     def distribution(self, logits):
@@ -112,7 +112,6 @@ class RelaxedBernoulli(BaseGumbelLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("axis")
         config["straight_through"] = self.straight_through
         config["log_space"] = self.log_space
         return config

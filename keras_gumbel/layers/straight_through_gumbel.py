@@ -4,13 +4,13 @@ import keras
 
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
-from keras_gumbel.layers._base import BaseGumbelLayer
+from keras_gumbel.layers._base import CategoricalLayer
 
 GRADIENT_ESTIMATORS = ("straight_through", "gumbel_rao", "reinmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
-class StraightThroughGumbel(BaseGumbelLayer):
+class StraightThroughGumbel(CategoricalLayer):
     """Draws an exact one-hot sample forward, with the Gumbel-Softmax gradient backward.
 
     During training the forward value is

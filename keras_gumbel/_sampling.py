@@ -1,0 +1,236 @@
+"""The kernels the public ops and the layers share: noise, relaxed and exact samples, custom gradients.
+
+Private: `keras_gumbel.ops` holds the public functions, which check their
+arguments and call these. Everything here is written with `keras.ops`, with
+`_backend` for the few backend-specific routes.
+
+- `prepare`, `compute_dtype_for`, `check_temperature`: arguments as the kernels take them.
+- `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise.
+- `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
+  the deterministic output the layers give at inference).
+- `one_hot_of_argmax`, `with_softmax_gradient`, `with_gradient_of`,
+  `custom_gradient`, `softmax_jvp`: exact forwards built from selects, with
+  the gradient attached by one custom-gradient helper.
+- `log_one_minus_softmax`, `top_k_arguments`: for the relaxed k-hot.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_gumbel import _backend
+from keras_gumbel import _validation
+
+
+def log_one_minus_softmax(scaled, log_softmax):
+    """`log(1 - softmax(scaled))` along the last axis, with a bounded gradient.
+
+    `log(1 - p)` written as is has the gradient `-1 / (1 - p)`, which explodes
+    as a category is fully taken (p -> 1: 1e10 at temperature 1e-4, infinite
+    once cast to float16). Only the largest entry can have p > 1/2; for it,
+    `log(1 - p_max) = logsumexp(the others) - logsumexp(all)`, whose gradient
+    is a difference of two softmaxes. The others use `log1p(-p)`, p <= 1/2.
+    The result is kept >= log(tiny) (finite where nothing is left to take).
+    """
+    num_classes = scaled.shape[-1]
+    if num_classes is None:
+        num_classes = ops.shape(scaled)[-1]
+    is_max = ops.cast(ops.one_hot(_backend.argmax(scaled, -1), num_classes, dtype="int32"), "bool")
+    others = ops.where(is_max, ops.full_like(scaled, -math.inf), scaled)
+    # A row with one finite entry has no others: a stand-in row keeps the gradient finite (unused below).
+    any_other = ops.isfinite(_backend.max(others, axis=-1, keepdims=True))
+    others = ops.where(any_other, others, ops.zeros_like(scaled))
+    log_rest = ops.subtract(
+        ops.logsumexp(others, axis=-1, keepdims=True), ops.logsumexp(scaled, axis=-1, keepdims=True)
+    )
+    floor = math.log(_backend.tiny(scaled.dtype))
+    log_rest = ops.where(any_other, log_rest, ops.full_like(log_rest, floor))
+    log_not_max = ops.log1p(ops.negative(ops.exp(ops.minimum(log_softmax, math.log(0.5)))))
+    return ops.maximum(ops.where(is_max, log_rest, log_not_max), floor)
+
+
+def top_k_arguments(logits, k):
+    logits, _, out_dtype = prepare(logits)
+    if _validation.rank(logits) == 0:
+        raise ValueError(_validation.invalid("logits", "a tensor of rank >= 1 (categories on the last axis)", logits))
+    num_classes = logits.shape[-1]
+    k = _validation.check_int("k", k, minimum=1)
+    if num_classes is not None and k > num_classes:
+        raise ValueError(_validation.invalid("k", f"at most the number of categories ({num_classes})", k))
+    return logits, k, out_dtype
+
+
+def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
+    """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked).
+
+    `log_space=True` returns the relaxed sample's logit, `(logits + L) / temperature`.
+    """
+    logits, _, out_dtype = prepare(logits)
+    if add_noise:
+        uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
+        # u < 1 in floating point, so log(1 - u) is finite too.
+        logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
+    scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
+    if log_space:
+        return ops.cast(scaled, out_dtype)
+    if not hard:
+        return ops.cast(ops.sigmoid(scaled), out_dtype)
+    # 1[logits + L > 0] whatever the temperature (NaN stays NaN), by selects only.
+    step = ops.where(ops.greater(logits, 0.0), ops.ones_like(logits), ops.zeros_like(logits))
+    step = ops.where(ops.isnan(logits), logits, step)
+
+    def grad(scaled, upstream):
+        y = ops.sigmoid(scaled)
+        return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
+
+    return ops.cast(custom_gradient(step, grad)(scaled), out_dtype)
+
+
+def check_temperature(temperature):
+    """Checks a number (Python or NumPy); tensors and variables pass unchecked (the caller keeps them positive)."""
+    # On TensorFlow `is_tensor` also counts variables; elsewhere Keras variables are not tensors.
+    if ops.is_tensor(temperature) or isinstance(temperature, keras.Variable):
+        return temperature
+    return _validation.check_temperature(temperature)
+
+
+def derived_seed(seed):
+    """A second integer seed from `seed`, for a second independent stateless draw.
+
+    In [0, 2**31): every backend's seed dtype holds it (JAX's is uint32).
+    """
+    return (seed * 0x9E3779B1 + 0x7F4A7C15) % 2**31
+
+
+def prepare(logits, axis=None):
+    """Logits as a tensor in their compute dtype, with their dtype and the normalised axis."""
+    logits = ops.convert_to_tensor(logits)
+    out_dtype = keras.backend.standardize_dtype(logits.dtype)
+    logits = ops.cast(logits, compute_dtype_for(out_dtype))
+    if axis is None:
+        _validation.rank(logits)  # a named error for an unknown rank
+    else:
+        axis = _validation.check_category_axis(logits, axis)
+    return logits, axis, out_dtype
+
+
+def log_exponential(shape, seed, dtype):
+    """log(E) for E ~ Exp(1) drawn as -log(u), u on [tiny, 1): always finite; -log(E) is Gumbel(0, 1)."""
+    return ops.log(ops.negative(ops.log(_backend.uniform_positive(shape, seed=seed, dtype=dtype))))
+
+
+def perturb(logits, seed):
+    """logits + g, g ~ Gumbel(0, 1), written as one subtraction."""
+    return ops.subtract(logits, log_exponential(ops.shape(logits), seed, logits.dtype))
+
+
+def softmax_jvp(probabilities, upstream, axis):
+    """The softmax Jacobian `diag(p) - p p^T` applied to `upstream`: p * (dy - <dy, p>)."""
+    return ops.multiply(
+        probabilities, ops.subtract(upstream, ops.sum(ops.multiply(upstream, probabilities), axis=axis, keepdims=True))
+    )
+
+
+def compute_dtype_for(dtype):
+    """The dtype the noise and softmax are computed in for logits of `dtype`.
+
+    float16 and bfloat16 cannot hold the noise's range and the softmax's small
+    probabilities well, so they are lifted to float32; float64 stays float64.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if not any(dtype.startswith(kind) for kind in ("float", "bfloat")):
+        raise TypeError(
+            f"Gumbel-Softmax expects floating-point logits; received logits of dtype {dtype}. "
+            "Cast them with `keras.ops.cast(logits, 'float32')` (and if they are class "
+            "indices, one-hot encode them or pass log-probabilities instead)."
+        )
+    return "float64" if dtype == "float64" else "float32"
+
+
+def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=False):
+    """The computation behind `gumbel_softmax` and the layers (arguments checked).
+
+    Args:
+        logits: Floating tensor.
+        temperature: Positive scalar (float, tensor or variable).
+        axis: Non-negative category axis.
+        hard: One-hot forward with the relaxed gradient if `True`.
+        seed: Passed to `gumbel_noise` when `add_noise` is `True`.
+        add_noise: If `False`, no noise is added: the result is
+            `softmax(logits / temperature)` or `one_hot(argmax(logits))`.
+        log_space: Return `log_softmax` instead of `softmax` (not with `hard`).
+    """
+    logits, _, out_dtype = prepare(logits)
+    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    if add_noise:
+        logits = perturb(logits, seed)
+    scaled = ops.multiply(logits, inverse_temperature)
+    if hard:
+        # The choice is argmax(logits + g), whatever the temperature (which only shapes the gradient).
+        result = with_softmax_gradient(one_hot_of_argmax(logits, axis), scaled, axis)
+    elif log_space:
+        result = ops.log_softmax(scaled, axis=axis)
+    else:
+        result = _backend.softmax(scaled, axis)
+    return ops.cast(result, out_dtype)
+
+
+def one_hot_of_argmax(perturbed, axis):
+    """The exact one-hot of `argmax(perturbed)` along `axis`; a NaN row where there is no valid choice.
+
+    A row has no valid choice when its maximum is not finite: all `-inf`
+    (everything masked), or holding NaN or `+inf`. Built from selects only
+    (`one_hot`, `where`): no arithmetic touches the 0s and 1s, so no graph
+    rewrite can move them (TensorFlow's optimiser once turned
+    `one_hot * (max - max + 1)` into sums that rounded to 0.99999994, 0 and 2).
+    """
+    num_classes = perturbed.shape[axis]
+    if num_classes is None:
+        num_classes = ops.shape(perturbed)[axis]
+    one_hot = ops.one_hot(_backend.argmax(perturbed, axis), num_classes, axis=axis, dtype=perturbed.dtype)
+    row_max = _backend.max(perturbed, axis=axis, keepdims=True)
+    return ops.where(ops.isfinite(row_max), one_hot, math.nan)
+
+
+def with_softmax_gradient(value, scaled, axis):
+    """`value` forward, exactly; the gradient of `softmax(scaled)` backward.
+
+    The softmax is only computed when a gradient is asked for.
+    """
+
+    def grad(scaled, upstream):
+        return softmax_jvp(_backend.softmax(scaled, axis), upstream, axis)
+
+    return custom_gradient(value, grad)(scaled)
+
+
+def with_gradient_of(value, surrogate):
+    """`value` forward, exactly; the gradient of `surrogate` backward.
+
+    Not `value + surrogate - stop_gradient(surrogate)`: graph optimisers drop
+    `stop_gradient` in the forward pass and reorder the sum, which rounds
+    (an exact 1 came out as 0.99999994).
+    """
+    return custom_gradient(value, lambda surrogate, upstream: upstream)(surrogate)
+
+
+def custom_gradient(value, backward):
+    """A function of `x` whose value is `value` and whose vector-Jacobian product is `backward(x, upstream)`.
+
+    `value` is a constant of the function (on JAX its own gradient is stopped:
+    there a custom gradient must not close over a traced value). Keras passes the
+    upstream gradient positionally on TensorFlow and JAX and as the keyword
+    `upstream` on PyTorch.
+    """
+    if _backend.backend() == "jax":
+        value = ops.stop_gradient(value)  # (elsewhere the value is no function of `x` to differentiate)
+
+    @ops.custom_gradient
+    def function(x):
+        def grad(*args, upstream=None):
+            return backward(x, args[0] if upstream is None else upstream)
+
+        return value, grad
+
+    return function
