@@ -22,10 +22,10 @@ def _tfp():
         )
     try:
         import tensorflow_probability as tfp
-    except ImportError as error:  # pragma: no cover - depends on the environment
+    except ImportError as error:
         raise ImportError(
-            "This feature needs TensorFlow Probability: pip install 'tensorflow-probability[tf]' "
-            "(the [tf] extra installs tf-keras, without which TFP does not import)."
+            "This feature needs TensorFlow Probability: pip install 'keras-gumbel[tensorflow]' "
+            "(or 'tensorflow-probability[tf]': its [tf] extra installs tf-keras, without which TFP does not import)."
         ) from error
     return tfp
 
