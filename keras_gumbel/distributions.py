@@ -39,6 +39,7 @@ def layer_temperature(layer, dtype, transform=None, shape=()):
     built before an annealing step sees the new value. `transform`, if
     given, maps the temperature to the parameter wanted (of shape `shape`).
     """
+    tfp = _tfp()  # first: its errors say what is missing
     import tensorflow as tf
 
     floor = layer.min_learned_temperature if layer.trainable_temperature else None
@@ -49,7 +50,7 @@ def layer_temperature(layer, dtype, transform=None, shape=()):
         temperature = tf.cast(temperature, dtype)
         return temperature if transform is None else transform(temperature)
 
-    return _tfp().util.DeferredTensor(layer.temperature.value, read, dtype=dtype, shape=shape)
+    return tfp.util.DeferredTensor(layer.temperature.value, read, dtype=dtype, shape=shape)
 
 
 def _event_last(logits, axis):

@@ -1,16 +1,19 @@
-"""keras_gumbel.ops: noise, the functional sampler, masking helper, argument checks."""
+"""keras_gumbel.ops: noise, the samplers (categorical, Gumbel-Rao, ReinMax, subsets, binary, log space), checks."""
 
+import itertools
 import math
 
 import keras
 import numpy as np
 import pytest
 import scipy.stats
+import tensorflow as tf
 from helpers import softmax
 from helpers import to_numpy
 
 import keras_gumbel
 from keras_gumbel import _sampling
+from keras_gumbel import diagnostics
 from keras_gumbel import ops as gumbel_ops
 
 P_VALUE_FLOOR = 1e-3  # a correct sampler fails a test with a random seed 1 time in 1000
@@ -236,3 +239,264 @@ class TestLogSpaceSamples:
         assert ((relaxed == 0) | (relaxed == 1)).any()  # where log-densities of the relaxed sample are infinite
         assert np.isfinite(to_numpy(gumbel_ops.log_gumbel_softmax(batch, 0.1, seed=7))).all()
         assert np.isfinite(to_numpy(gumbel_ops.relaxed_bernoulli_logits(batch, 0.1, seed=7))).all()
+
+
+# Subsets: Gumbel-top-k against exact sampling without replacement; the relaxed k-hot.
+
+PROBABILITIES = np.array([0.1, 0.2, 0.3, 0.4])
+LOGITS = np.log(PROBABILITIES).astype("float32")
+
+
+def ordered_pair_probability(i, j):
+    """Exact: draw i, then j from the categories left, renormalised."""
+    return PROBABILITIES[i] * PROBABILITIES[j] / (1 - PROBABILITIES[i])
+
+
+def test_gumbel_top_k_follows_sampling_without_replacement():
+    num_samples = 100_000
+    indices = to_numpy(
+        gumbel_ops.gumbel_top_k(np.tile(LOGITS, (num_samples, 1)), 2, seed=keras.random.SeedGenerator(0))
+    )
+    assert indices.shape == (num_samples, 2) and (indices[:, 0] != indices[:, 1]).all()
+    pairs = list(itertools.permutations(range(4), 2))
+    observed = [np.sum((indices[:, 0] == i) & (indices[:, 1] == j)) for i, j in pairs]
+    expected = [ordered_pair_probability(i, j) * num_samples for i, j in pairs]
+    assert sum(expected) == pytest.approx(num_samples)
+    assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
+
+
+def test_hard_relaxed_top_k_is_the_k_hot_of_the_same_gumbel_top_k_draw():
+    batch = np.tile(LOGITS, (256, 1))
+    k_hot = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=0.3, hard=True, seed=7))
+    indices = to_numpy(gumbel_ops.gumbel_top_k(batch, 2, seed=7))  # same integer seed: same noise
+    np.testing.assert_array_equal(k_hot, np.eye(4)[indices].sum(axis=1))
+
+
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
+def test_relaxed_k_hot_is_non_negative_and_sums_to_k(temperature):
+    sample = to_numpy(gumbel_ops.relaxed_top_k(np.tile(LOGITS, (512, 1)), 3, temperature=temperature, seed=1))
+    assert (sample >= 0).all()
+    np.testing.assert_allclose(sample.sum(-1), 3.0, rtol=1e-4)
+
+
+def test_low_temperature_relaxed_k_hot_approaches_the_hard_one():
+    batch = np.tile(LOGITS, (512, 1))
+    soft = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=1e-3, seed=3))
+    hard = to_numpy(gumbel_ops.relaxed_top_k(batch, 2, temperature=1e-3, hard=True, seed=3))
+    assert np.mean(np.abs(soft - hard).max(-1) < 1e-2) > 0.98
+
+
+def test_hard_k_hot_inclusion_frequencies_and_gradient():
+    num_samples = 100_000
+    k_hot = to_numpy(gumbel_ops.relaxed_top_k(np.tile(LOGITS, (num_samples, 1)), 2, hard=True, seed=4))
+    # P(category c is among the 2 drawn) = sum of the ordered pairs that contain c.
+    inclusion = [
+        sum(ordered_pair_probability(i, j) for i, j in itertools.permutations(range(4), 2) if c in (i, j))
+        for c in range(4)
+    ]
+    counts = k_hot.sum(0)
+    standard_errors = np.sqrt(np.array(inclusion) * (1 - np.array(inclusion)) * num_samples)
+    assert (np.abs(counts - np.array(inclusion) * num_samples) < 5 * standard_errors).all()
+    variable = tf.Variable(np.tile(LOGITS, (8, 1)))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable, 2, temperature=0.5, hard=True, seed=5) * [1.0, 2, 3, 4])
+    gradient = tape.gradient(loss, variable).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+    # Straight-through: the hard k-hot's gradient is the relaxed k-hot's for the same noise.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable, 2, temperature=0.5, seed=5) * [1.0, 2, 3, 4])
+    np.testing.assert_allclose(gradient, tape.gradient(loss, variable).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 3.0])
+def test_relaxed_k_hot_is_xie_and_ermons_recursion_on_the_same_noise(temperature):
+    # gumbel_noise with the same integer seed draws the noise relaxed_top_k adds.
+    batch = np.tile(LOGITS, (64, 1))
+    weights = batch + to_numpy(gumbel_ops.gumbel_noise(batch.shape, seed=12)).astype("float64")
+    expected = np.zeros_like(weights)
+    for _ in range(3):
+        step = np.exp(weights / temperature - (weights / temperature).max(-1, keepdims=True))
+        step /= step.sum(-1, keepdims=True)
+        expected += step
+        weights = weights + np.log(np.maximum(1 - step, np.finfo("float32").tiny))
+    sample = to_numpy(gumbel_ops.relaxed_top_k(batch, 3, temperature=temperature, seed=12))
+    np.testing.assert_allclose(sample, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0])
+def test_relaxed_k_hot_gradient_is_the_recursions_gradient(temperature):
+    # The recursion written naively with log(1 - step), in float64 where its gradient is still accurate.
+    batch = np.tile(LOGITS, (32, 1)).astype("float64")
+    noise = to_numpy(gumbel_ops.gumbel_noise(batch.shape, seed=13)).astype("float64")
+    upstream = np.random.default_rng(0).normal(size=batch.shape)
+    variable = tf.Variable(batch)
+    with tf.GradientTape() as tape:
+        weights, taken = variable + noise, 0.0
+        for _ in range(2):
+            step = tf.nn.softmax(weights / temperature)
+            taken += step
+            weights = weights + tf.math.log(1 - step)
+        naive = tf.reduce_sum(taken * upstream)
+    expected = tape.gradient(naive, variable).numpy()
+    variable32 = tf.Variable(batch.astype("float32"))
+    with tf.GradientTape() as tape:
+        ours = tf.reduce_sum(gumbel_ops.relaxed_top_k(variable32, 2, temperature=temperature, seed=13) * upstream)
+    np.testing.assert_allclose(tape.gradient(ours, variable32).numpy(), expected, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_relaxed_k_hot_gradients_are_finite_at_extreme_temperatures(dtype):
+    # Fully taken categories: log(1 - step) had a gradient of 1e10 here, infinite once cast to float16.
+    logits = (np.random.default_rng(0).standard_normal((1024, 40)) * 1e4).astype(dtype)
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        sample = gumbel_ops.relaxed_top_k(variable, 4, temperature=1e-4, seed=1)
+        loss = tf.reduce_sum(tf.cast(sample, "float32") * np.random.default_rng(1).standard_normal(logits.shape))
+    assert np.isfinite(tape.gradient(loss, variable).numpy()).all()
+
+
+@pytest.mark.parametrize("k, error", [(0, ValueError), (5, ValueError), (1.5, TypeError)])
+def test_bad_k(k, error):
+    with pytest.raises(error, match="k="):
+        gumbel_ops.gumbel_top_k(LOGITS[None], k)
+
+
+def test_scalar_logits_get_a_clear_error():
+    for sampler in (gumbel_ops.gumbel_top_k, gumbel_ops.relaxed_top_k):
+        with pytest.raises(ValueError, match="rank >= 1"):
+            sampler(np.float32(1.0), 1)
+
+
+# Gumbel-Rao and ReinMax, measured with keras_gumbel.diagnostics.
+
+ESTIMATOR_LOGITS = np.array([0.5, -0.3, 0.2, 0.0], "float32")
+ESTIMATOR_VALUES = np.arange(4.0, dtype="float32")
+
+
+def nonlinear_f(z):
+    """A non-linear function of the sample: relaxed samples see a different objective."""
+    return (keras.ops.sum(z * ESTIMATOR_VALUES, axis=-1) - 1.5) ** 2
+
+
+class TestGumbelRao:
+    def test_forward_is_an_exact_categorical_sample(self):
+        import scipy.stats
+        from helpers import softmax
+        from helpers import to_numpy
+
+        from keras_gumbel import ops as gumbel_ops
+
+        logits = np.log(np.array([0.1, 0.2, 0.3, 0.4], "float32"))
+        sample = to_numpy(
+            gumbel_ops.gumbel_rao(np.tile(logits, (50_000, 1)), num_draws=3, seed=keras.random.SeedGenerator(0))
+        )
+        assert set(np.unique(sample)) == {0.0, 1.0}
+        np.testing.assert_array_equal(sample.sum(-1), 1.0)
+        assert scipy.stats.chisquare(sample.sum(0), softmax(logits) * 50_000).pvalue > 1e-3
+
+    @pytest.mark.slow
+    def test_one_draw_is_straight_through_and_more_draws_lower_the_error(self):
+        # Same mean as straight-through (a Rao-Blackwellisation), less variance as num_draws grows.
+        kwargs = {"num_estimates": 50_000, "temperature": 0.5}
+        straight_through = diagnostics.gradient_bias_variance(
+            "straight_through", ESTIMATOR_LOGITS, nonlinear_f, **kwargs
+        )
+        results = {
+            k: diagnostics.gradient_bias_variance("gumbel_rao", ESTIMATOR_LOGITS, nonlinear_f, num_draws=k, **kwargs)
+            for k in (1, 3, 30)
+        }
+        standard_error = np.sqrt(straight_through["variance"] / kwargs["num_estimates"])
+        for result in results.values():
+            assert np.linalg.norm(result["mean"] - straight_through["mean"]) < 5 * 2 * standard_error
+        assert results[1]["variance"] == pytest.approx(straight_through["variance"], rel=0.1)
+        assert results[1]["mse"] > results[3]["mse"] > results[30]["mse"]
+        assert results[30]["variance"] < 0.7 * results[1]["variance"]
+
+    def test_masked_categories_are_never_chosen_and_get_zero_gradient(self):
+        import tensorflow as tf
+
+        from keras_gumbel import ops as gumbel_ops
+
+        # A -inf logit used to make the whole row NaN (-inf - (-inf) in the conditional noise).
+        logits = tf.Variable(np.tile(np.array([[0.0, -np.inf, 1.0, 0.5]], "float32"), (2_000, 1)))
+        with tf.GradientTape() as tape:
+            sample = gumbel_ops.gumbel_rao(logits, num_draws=4, seed=keras.random.SeedGenerator(5))
+            loss = tf.reduce_sum(sample * ESTIMATOR_VALUES)
+        sample, gradient = sample.numpy(), tape.gradient(loss, logits).numpy()
+        np.testing.assert_array_equal(sample.sum(-1), 1.0)
+        assert (sample[:, 1] == 0).all()
+        import scipy.stats
+        from helpers import softmax
+
+        valid = np.array([0.0, 1.0, 0.5])
+        assert scipy.stats.chisquare(sample[:, [0, 2, 3]].sum(0), softmax(valid) * 2_000).pvalue > 1e-3
+        assert np.isfinite(gradient).all() and (gradient[:, 1] == 0).all() and np.abs(gradient).sum() > 0
+
+    def test_an_integer_seed_works_in_tf_function_and_gives_the_same_draw(self):
+        import tensorflow as tf
+
+        from keras_gumbel import ops as gumbel_ops
+
+        logits = np.zeros((64, 5), "float32")
+        # It used to build a SeedGenerator (a variable) on every call, which tf.function refuses.
+        draw = tf.function(lambda x: gumbel_ops.gumbel_rao(x, seed=3))
+        first, second = draw(logits).numpy(), draw(logits).numpy()
+        np.testing.assert_array_equal(first, second)
+        np.testing.assert_array_equal(first, gumbel_ops.gumbel_rao(logits, seed=3).numpy())
+        assert len(np.unique(first.argmax(-1))) > 1
+
+    def test_bad_num_draws(self):
+        from keras_gumbel import ops as gumbel_ops
+
+        with pytest.raises(ValueError, match="num_draws=0"):
+            gumbel_ops.gumbel_rao(np.zeros((2, 3), "float32"), num_draws=0)
+
+
+class TestReinMax:
+    LINEAR_WEIGHTS = np.array([1.0, -2.0, 0.5, 3.0], "float32")
+
+    def linear(self, z):
+        return keras.ops.sum(z * self.LINEAR_WEIGHTS, axis=-1)
+
+    def test_forward_is_an_exact_categorical_sample(self):
+        import scipy.stats
+        from helpers import softmax
+        from helpers import to_numpy
+
+        from keras_gumbel import ops as gumbel_ops
+
+        sample = to_numpy(
+            gumbel_ops.reinmax(np.tile(ESTIMATOR_LOGITS, (50_000, 1)), seed=keras.random.SeedGenerator(1))
+        )
+        assert set(np.unique(sample)) == {0.0, 1.0}
+        assert scipy.stats.chisquare(sample.sum(0), softmax(ESTIMATOR_LOGITS) * 50_000).pvalue > 1e-3
+
+    def test_unbiased_for_linear_functions_at_temperature_one(self):
+        # E[2 J((p + D) / 2) - J(p) / 2] = J(p) when D ~ Categorical(p): exact for linear f, unlike straight-through.
+        reinmax = diagnostics.gradient_bias_variance("reinmax", ESTIMATOR_LOGITS, self.linear, num_estimates=50_000)
+        assert reinmax["bias"] < 5 * reinmax["bias_standard_error"]
+        straight_through = diagnostics.gradient_bias_variance(
+            "straight_through", ESTIMATOR_LOGITS, self.linear, num_estimates=50_000
+        )
+        assert straight_through["bias"] > 10 * straight_through["bias_standard_error"]
+
+    def test_mean_gradient_equals_the_enumerated_expectation_of_the_formula(self):
+        # An independent NumPy form of the estimator, averaged exactly over the K possible samples.
+        p0 = np.exp(ESTIMATOR_LOGITS) / np.exp(ESTIMATOR_LOGITS).sum()
+        temperature = 2.0
+        p_tempered = np.exp(ESTIMATOR_LOGITS / temperature) / np.exp(ESTIMATOR_LOGITS / temperature).sum()
+        upstream = self.LINEAR_WEIGHTS.astype(np.float64)
+
+        def jacobian_product(p):
+            return p * (upstream - p @ upstream)
+
+        expected = 0.0
+        for k in range(4):
+            p1 = 0.5 * (p_tempered + np.eye(4)[k])
+            gradient = 2 * jacobian_product(p1) - 0.5 * jacobian_product(p0)
+            expected = expected + p0[k] * (gradient - gradient.mean())
+        estimates = diagnostics.gradient_estimates(
+            "reinmax", ESTIMATOR_LOGITS, self.linear, num_estimates=50_000, temperature=temperature
+        )
+        standard_errors = estimates.std(0) / np.sqrt(len(estimates))
+        assert (np.abs(estimates.mean(0) - expected) < 5 * standard_errors + 1e-6).all()
