@@ -1,25 +1,26 @@
 """keras-gumbel: trainable discrete choices for Keras 3.
 
 The public API: layers, the backend-agnostic `ops` module, temperature
-schedules and the annealing callback, REINFORCE estimators, and the TFP bridge.
+schedules and the annealing callback, REINFORCE estimators (`estimators`), and the TFP bridge.
 """
 
 from keras_gumbel import diagnostics
 from keras_gumbel import distributions
+from keras_gumbel import estimators
 from keras_gumbel import ops
 from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
+from keras_gumbel.estimators import MovingAverageBaseline
+from keras_gumbel.estimators import leave_one_out_baseline
+from keras_gumbel.estimators import score_function_loss
+from keras_gumbel.estimators import score_function_terms
 from keras_gumbel.layers import GumbelAttention
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
-from keras_gumbel.reinforce import MovingAverageBaseline
 from keras_gumbel.reinforce import ReinforceModel
-from keras_gumbel.reinforce import leave_one_out_baseline
 from keras_gumbel.reinforce import make_train_step
-from keras_gumbel.reinforce import score_function_loss
-from keras_gumbel.reinforce import score_function_terms
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "TemperatureAnnealing",
     "diagnostics",
     "distributions",
+    "estimators",
     "leave_one_out_baseline",
     "make_train_step",
     "ops",

@@ -28,7 +28,8 @@ import numpy as np
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
-from keras_gumbel import reinforce
+from keras_gumbel.estimators.baselines import leave_one_out_baseline
+from keras_gumbel.estimators.score_function import score_function_terms
 
 __all__ = ["ESTIMATORS", "exact_gradient", "gradient_estimates", "gradient_bias_variance"]
 
@@ -147,14 +148,12 @@ def gradient_estimates(
             log_prob = tf.reduce_sum(choice * tf.nn.log_softmax(variable), -1)
             reward = tf.cast(f(choice), "float32")
             if estimator == "reinforce":
-                terms = reinforce.score_function_terms(log_prob, reward)
+                terms = score_function_terms(log_prob, reward)
             else:
                 shape = (num_samples, num_estimates)
                 reward = tf.reshape(reward, shape)
                 terms = (
-                    reinforce.score_function_terms(
-                        tf.reshape(log_prob, shape), reward, reinforce.leave_one_out_baseline(reward, axis=0)
-                    )
+                    score_function_terms(tf.reshape(log_prob, shape), reward, leave_one_out_baseline(reward, axis=0))
                     / num_samples
                 )
             objective = -tf.reduce_sum(terms)  # terms estimate -grad E[f]

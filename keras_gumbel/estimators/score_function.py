@@ -1,0 +1,131 @@
+"""The score-function (REINFORCE) estimator: pure maths on every backend (keras.ops only).
+
+The score-function estimator (Williams, 1992) needs no gradient of the reward:
+
+    grad E_{a ~ p_theta}[R(a)] = E[(R(a) - b) * grad log p_theta(a)]
+
+for any baseline `b` that does not depend on the sampled `a`. It is unbiased
+for discrete (and continuous) actions, whatever the reward; a good baseline
+(`keras_gumbel.estimators.baselines`) lowers its variance. Use it when the
+reward cannot be differentiated (reinforcement learning, hard attention with
+a non-differentiable downstream, discrete latent models); use `GumbelSoftmax`
+or `StraightThroughGumbel` when it can, for lower variance at some bias.
+
+`score_function_terms` returns one term per sample, so that the estimator's
+variance can be measured, not only its mean; `score_function_loss` is their
+mean.
+
+Reference:
+    - [Williams, 1992](https://doi.org/10.1007/BF00992696)
+"""
+
+from keras import ops
+
+__all__ = ["score_function_terms", "score_function_loss"]
+
+
+def _static_shape(tensor):
+    """The static shape as a tuple of ints and `None`s, or `None` where even the rank is unknown."""
+    shape = tensor.shape
+    if getattr(shape, "rank", 0) is None:  # a tf.TensorShape of unknown rank
+        return None
+    return tuple(size if isinstance(size, int) else None for size in shape)
+
+
+def _shape_error(name, shape, expected):
+    # The wording of `_validation.invalid`, with the shape (not the whole tensor) as the received value.
+    return ValueError(
+        f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}.shape={shape}"
+    )
+
+
+def _check_shapes(log_prob, reward, baseline):
+    """Refuses a reward (or baseline) whose broadcast against `log_prob` would change the shape of the terms.
+
+    Broadcasting hides the mistake: a reward of shape [B, 1] against a log_prob
+    of shape [B] gives [B, B] terms whose mean credits every sample with the
+    batch's mean reward, and the learning signal is lost without an error.
+    Only static shapes are compared (sizes unknown when traced are skipped):
+    a run-time assert would cost every step on every backend.
+    """
+    log_prob_shape, reward_shape = _static_shape(log_prob), _static_shape(reward)
+    if log_prob_shape is not None and reward_shape is not None:
+        same = len(reward_shape) == len(log_prob_shape) and all(
+            r is None or p is None or r == p for r, p in zip(reward_shape, log_prob_shape)
+        )
+        if not same:
+            raise _shape_error(
+                "reward",
+                reward_shape,
+                f"one reward per sample: the shape of `log_prob`, {log_prob_shape} (broadcasting a reward of "
+                "another shape against it would pair samples with other samples' rewards)",
+            )
+    baseline_shape = None if baseline is None else _static_shape(baseline)
+    if reward_shape is not None and baseline_shape is not None:
+        # A scalar (a moving average), or one value per input ([1, B] or [B] against [S, B] rewards), is
+        # fine: what is refused is a baseline that would make the terms larger than the rewards.
+        aligned = reward_shape[len(reward_shape) - len(baseline_shape) :]
+        fits = len(baseline_shape) <= len(reward_shape) and all(
+            b is None or r is None or b in (1, r) for b, r in zip(baseline_shape, aligned)
+        )
+        if not fits:
+            raise _shape_error(
+                "baseline",
+                baseline_shape,
+                f"a scalar or a shape that broadcasts to the shape of `reward`, {reward_shape}, without changing it",
+            )
+
+
+def score_function_terms(log_prob, reward, baseline=None):
+    """Per-sample surrogate terms whose gradients are score-function estimates.
+
+    Each term is `-stop_gradient(reward - baseline) * log_prob`; its gradient
+    is one sample's estimate of `-grad E[reward]`. Returning the terms (not
+    only their mean) lets callers measure the estimator's variance.
+
+    Args:
+        log_prob: `log p_theta(a)` of the sampled actions, differentiable in
+            theta (a tensor, NumPy array or list).
+        reward: Rewards of the same samples, of the shape of `log_prob` (a
+            reward of shape [B, 1] against a log_prob of shape [B] is refused:
+            broadcast to [B, B], it would credit every sample with the mean
+            reward); no gradient flows through them.
+        baseline: `None`, a scalar, or a value that broadcasts to `reward`
+            without changing its shape (e.g. one value per input, [1, B] or
+            [B], against rewards [S, B]). It must not depend on the sampled
+            action for the estimate to stay unbiased; no gradient flows
+            through it.
+
+    Returns:
+        A tensor of the shape of `log_prob`.
+
+    Raises:
+        ValueError: If the static shapes of `reward` or `baseline` do not fit
+            (sizes unknown when traced are not checked).
+    """
+    log_prob = ops.convert_to_tensor(log_prob)
+    advantage = ops.convert_to_tensor(reward)
+    if baseline is not None:
+        baseline = ops.convert_to_tensor(baseline)
+    _check_shapes(log_prob, advantage, baseline)
+    if baseline is not None:
+        advantage = ops.subtract(advantage, baseline)
+    advantage = ops.stop_gradient(ops.cast(advantage, log_prob.dtype))
+    return ops.negative(ops.multiply(advantage, log_prob))
+
+
+def score_function_loss(log_prob, reward, baseline=None):
+    """A scalar loss whose gradient is an unbiased estimate of `-grad E[reward]`.
+
+    Minimising it maximises the expected reward. It is the mean of
+    `score_function_terms(log_prob, reward, baseline)`.
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> log_prob = keras.ops.log([0.2, 0.5, 0.5])
+    >>> reward = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
+    >>> round(float(keras_gumbel.estimators.score_function_loss(log_prob, reward)), 4)
+    0.9986
+    """
+    return ops.mean(score_function_terms(log_prob, reward, baseline))
