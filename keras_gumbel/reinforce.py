@@ -30,6 +30,7 @@ from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel.estimators.baselines import MovingAverageBaseline
 from keras_gumbel.estimators.baselines import leave_one_out_baseline
+from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
 from keras_gumbel.layers._seed_state import TrackSeedState
@@ -51,32 +52,6 @@ def _require_tensorflow(what):
             f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. "
             "`score_function_loss` and the baselines work on every backend."
         )
-
-
-_BASELINES = "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline or a Keras model"
-
-
-def _resolve_baseline(baseline, num_samples):
-    """Returns (kind, object): kind is None, 'leave_one_out', 'moving_average' or 'learned'."""
-    if baseline is None:
-        return None, None
-    if isinstance(baseline, str):
-        if baseline == "leave_one_out":
-            if num_samples < 2:
-                raise ValueError(
-                    _validation.invalid(
-                        "num_samples", "at least 2 with baseline='leave_one_out' (the others' mean)", num_samples
-                    )
-                )
-            return "leave_one_out", None
-        if baseline == "moving_average":
-            return "moving_average", MovingAverageBaseline()
-        raise ValueError(_validation.invalid("baseline", _BASELINES, baseline))
-    if isinstance(baseline, MovingAverageBaseline):
-        return "moving_average", baseline
-    if isinstance(baseline, keras.layers.Layer):
-        return "learned", baseline
-    raise TypeError(_validation.invalid("baseline", _BASELINES, baseline))
 
 
 def _as_distribution(policy_output, distribution):
@@ -135,8 +110,10 @@ class _Objective:
         self.policy = policy
         self.reward_fn = reward_fn
         self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
-        self.baseline_kind, self.baseline = _resolve_baseline(baseline, self.num_samples)
-        self.entropy_weight = _validation.check_non_negative("entropy_weight", entropy_weight)
+        self.estimator = ScoreFunction(baseline, entropy_weight)
+        self.estimator.check_num_samples(self.num_samples)
+        # A baseline's layer (moving average, learned), as `step.baseline` and `ReinforceModel.baseline` hold it.
+        self.baseline = self.estimator.baseline.layer() if self.estimator.baseline is not None else None
         self.distribution = distribution
         self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
 
@@ -157,32 +134,8 @@ class _Objective:
         log_prob = tf.reduce_sum(log_prob, axis=-1)  # [S, B]
         rewards = self.rewards(inputs, targets, actions, self.num_samples, jit_compile)
 
-        metrics = {"reward": tf.reduce_mean(rewards)}
-        baseline, extra_loss = None, 0.0
-        if self.baseline_kind == "leave_one_out":
-            baseline = leave_one_out_baseline(rewards, axis=0)
-        elif self.baseline_kind == "moving_average":
-            baseline = self.baseline(rewards, training=training)
-        elif self.baseline_kind == "learned":
-            predicted = self.baseline(inputs, training=training)
-            if predicted.shape.rank not in (None, 1) and not (predicted.shape.rank == 2 and predicted.shape[-1] == 1):
-                raise ValueError(
-                    "A learned baseline must predict one reward per input, of shape [batch_size] or "
-                    f"[batch_size, 1]; the baseline model returned shape {tuple(predicted.shape)}."
-                )
-            predicted = tf.reshape(tf.cast(predicted, rewards.dtype), [1, -1])
-            extra_loss = tf.reduce_mean(tf.square(predicted - tf.stop_gradient(rewards)))
-            metrics["baseline_loss"] = extra_loss
-            baseline = predicted
-        if baseline is not None:
-            metrics["baseline"] = tf.reduce_mean(baseline)
-        loss = score_function_loss(log_prob, rewards, baseline)
-        metrics["loss"] = loss
-        total = loss + extra_loss
-        if self.entropy_weight:
-            entropy = tf.cast(tf.reduce_mean(distribution.entropy()), tf.float32)
-            metrics["entropy"] = entropy
-            total = total - self.entropy_weight * entropy
+        total, metrics = self.estimator.loss(distribution, actions, log_prob, rewards, inputs, training=training)
+        metrics = {"reward": tf.reduce_mean(rewards), **metrics}
         return total, metrics, distribution
 
     def apply_gradients(self, optimizer, inputs, targets, extra_losses=None, jit_compile=False):
@@ -273,8 +226,8 @@ class _Objective:
 
     def trainable_variables(self):
         variables = list(self.policy.trainable_variables)
-        if self.baseline_kind == "learned":
-            variables += [v for v in self.baseline.trainable_variables if all(v is not w for w in variables)]
+        for layer in self.estimator.layers:
+            variables += [v for v in layer.trainable_variables if all(v is not w for w in variables)]
         return variables
 
 
@@ -414,14 +367,9 @@ class ReinforceModel(TrackSeedState, keras.Model):
         # Loss first, as Keras lists it. `evaluate` reports all but the last two
         # (`greedy_reward` needs a distribution with a mode; `gradient_norm` is
         # training-only), so its list lines up with `metrics_names` in order.
-        names = ["loss", "reward"]
-        if self._objective.baseline_kind is not None:
-            names.append("baseline")
-        if self._objective.baseline_kind == "learned":
-            names.append("baseline_loss")
-        if self._objective.entropy_weight:
-            names.append("entropy")
-        names += ["greedy_reward", "gradient_norm"]
+        names = dict.fromkeys(
+            ["loss", "reward", *self._objective.estimator.metric_names, "greedy_reward", "gradient_norm"]
+        )
         # Created up front: Keras (and tf.distribute) forbid new state once the model is built.
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         if getattr(policy, "built", False):

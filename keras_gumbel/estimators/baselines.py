@@ -1,9 +1,24 @@
-"""Baselines for the score-function estimator: what is subtracted from the reward to lower the variance.
+"""Baselines for the score-function estimator: what is subtracted from the reward to lower its variance.
 
 A baseline `b` that does not depend on the sampled action leaves the estimate
-unbiased. Pure maths on every backend (keras.ops only).
+unbiased. Every baseline is a `Baseline`: given the rewards [S, B] of S
+samples of each of B inputs, the inputs and `training`, `estimate` returns the
+baseline's value, the loss that trains it (0 for all but a learned one) and
+its metrics. `get` turns the `baseline=` argument of `ScoreFunction`,
+`make_train_step` and `ReinforceModel` into one:
+
+| `baseline=` | object |
+| --- | --- |
+| `None` | `None` (no baseline) |
+| `"leave_one_out"` | `LeaveOneOut()`: the mean reward of the other samples of the same input |
+| `"moving_average"` | `MovingAverageBaseline()`: a moving average of past batches' mean reward |
+| a `MovingAverageBaseline` or any `Baseline` | itself |
+| a Keras model or layer | `Learned(model)`: `model(inputs)`, regressed on the reward |
+
+Pure maths on every backend (keras.ops only).
 
 Reference:
+    - [Williams, 1992](https://doi.org/10.1007/BF00992696)
     - [Kool, van Hoof, Welling, 2019. Buy 4 REINFORCE Samples, Get a Baseline for Free!](https://openreview.net/forum?id=r1lgTGL5DE)
 """
 
@@ -12,7 +27,7 @@ from keras import ops
 
 from keras_gumbel import _validation
 
-__all__ = ["leave_one_out_baseline", "MovingAverageBaseline"]
+__all__ = ["Baseline", "LeaveOneOut", "Learned", "MovingAverageBaseline", "get", "leave_one_out_baseline"]
 
 
 def leave_one_out_baseline(rewards, axis=0):
@@ -45,8 +60,114 @@ def leave_one_out_baseline(rewards, axis=0):
     return ops.divide(ops.subtract(total, rewards), ops.subtract(num_samples, 1))
 
 
+class Baseline:
+    """The interface of a baseline: a value subtracted from the rewards, the loss that trains it, its metrics.
+
+    A subclass sets `metric_names` and implements `estimate`; one that keeps
+    state or weights in a Keras layer returns it from `layer()`, so that the
+    training helpers train its weights alongside the policy and
+    `ReinforceModel` saves it. `check_num_samples` refuses a number of
+    samples per input the baseline cannot work with.
+    """
+
+    #: The names of the metrics `estimate` returns, in the order logs list them.
+    metric_names = ("baseline",)
+
+    def layer(self):
+        """The Keras layer holding the baseline's state or weights, or `None`.
+
+        A method, not a property: a `MovingAverageBaseline` returns itself, and
+        Keras' saving walks a layer's attributes (loading weights recursed
+        without end through an attribute that holds the layer itself).
+        """
+        return None
+
+    def check_num_samples(self, num_samples):
+        """Raises a `ValueError` if `num_samples` samples per input are too few for this baseline."""
+
+    def estimate(self, rewards, inputs, training=None):
+        """The baseline for rewards [S, B] of S samples of each of B inputs.
+
+        Args:
+            rewards: Tensor [S, B] (float32), without gradient.
+            inputs: The batch of B inputs the samples were drawn for.
+            training: Whether this is a training step (a moving average is
+                updated only then).
+
+        Returns:
+            `(value, loss, metrics)`: `value` a scalar or a tensor that
+            broadcasts to [S, B] without changing it ([1, B], [B]), not
+            depending on the sampled actions; `loss` the loss that trains the
+            baseline (`0.0` if nothing does); `metrics` a dict with a value
+            for each of `metric_names`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement `estimate`.")
+
+
+class LeaveOneOut(Baseline):
+    """For each sample, the mean reward of the other samples of the same input (`leave_one_out_baseline`).
+
+    Needs at least two samples per input; the rewards are [S, B], samples
+    along axis 0.
+
+    Reference:
+        - [Kool, van Hoof, Welling, 2019](https://openreview.net/forum?id=r1lgTGL5DE)
+    """
+
+    def check_num_samples(self, num_samples):
+        if num_samples < 2:
+            raise ValueError(
+                _validation.invalid(
+                    "num_samples", "at least 2 with baseline='leave_one_out' (the others' mean)", num_samples
+                )
+            )
+
+    def estimate(self, rewards, inputs, training=None):
+        value = leave_one_out_baseline(rewards, axis=0)
+        return value, 0.0, {"baseline": ops.mean(value)}
+
+
+class Learned(Baseline):
+    """A Keras model's prediction of the reward of an input, trained alongside by mean squared error.
+
+        b(x) = model(x)          loss = mean((b(x) - reward) ** 2)
+
+    `b(x)` depends on the input only, not on the sampled action, so the
+    estimate stays unbiased; the rewards reach its loss without gradient.
+
+    Args:
+        model: A Keras model (or layer) mapping the inputs to one predicted
+            reward per input, of shape [B] or [B, 1].
+    """
+
+    metric_names = ("baseline", "baseline_loss")
+
+    def __init__(self, model):
+        if not isinstance(model, keras.layers.Layer):
+            raise TypeError(
+                _validation.invalid("model", "a Keras model or layer mapping inputs to a predicted reward", model)
+            )
+        self.model = model
+
+    def layer(self):
+        return self.model
+
+    def estimate(self, rewards, inputs, training=None):
+        predicted = self.model(inputs, training=training)
+        shape = predicted.shape
+        rank = None if getattr(shape, "rank", 0) is None else len(shape)  # a tf.TensorShape of unknown rank
+        if rank not in (None, 1) and not (rank == 2 and shape[-1] == 1):
+            raise ValueError(
+                "A learned baseline must predict one reward per input, of shape [batch_size] or "
+                f"[batch_size, 1]; the baseline model returned shape {tuple(predicted.shape)}."
+            )
+        predicted = ops.reshape(ops.cast(predicted, rewards.dtype), (1, -1))  # one value per input, for [S, B]
+        loss = ops.mean(ops.square(ops.subtract(predicted, ops.stop_gradient(rewards))))
+        return predicted, loss, {"baseline": ops.mean(predicted), "baseline_loss": loss}
+
+
 @keras.saving.register_keras_serializable(package="keras_gumbel")
-class MovingAverageBaseline(keras.layers.Layer):
+class MovingAverageBaseline(Baseline, keras.layers.Layer):
     """An exponential moving average of past mean rewards, used as a baseline.
 
     Called on a batch of rewards, it returns the (bias-corrected) average of
@@ -57,7 +178,8 @@ class MovingAverageBaseline(keras.layers.Layer):
 
     The returned value does not depend on the current rewards, so the
     estimate stays unbiased. Its state is two non-trainable variables, saved
-    with the model.
+    with the model. It is a `Baseline` (`estimate`) and a Keras layer (call
+    it on rewards).
 
     Args:
         decay: Float in [0, 1).
@@ -90,6 +212,13 @@ class MovingAverageBaseline(keras.layers.Layer):
             self.count.assign(ops.add(self.count, 1.0))
         return baseline
 
+    def layer(self):
+        return self
+
+    def estimate(self, rewards, inputs, training=None):
+        value = self(rewards, training=training)
+        return value, 0.0, {"baseline": ops.mean(value)}
+
     def compute_output_shape(self, input_shape):
         return ()
 
@@ -97,3 +226,26 @@ class MovingAverageBaseline(keras.layers.Layer):
         config = super().get_config()
         config["decay"] = self.decay
         return config
+
+
+_BASELINES = "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline, a Baseline or a Keras model"
+
+
+def get(identifier):
+    """The `Baseline` for a `baseline=` argument (see the module's table), or `None`.
+
+    Raises:
+        ValueError: For a string that names no baseline.
+        TypeError: For anything else that is not a baseline or a Keras layer.
+    """
+    if identifier is None or isinstance(identifier, Baseline):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier == "leave_one_out":
+            return LeaveOneOut()
+        if identifier == "moving_average":
+            return MovingAverageBaseline()
+        raise ValueError(_validation.invalid("baseline", _BASELINES, identifier))
+    if isinstance(identifier, keras.layers.Layer):
+        return Learned(identifier)
+    raise TypeError(_validation.invalid("baseline", _BASELINES, identifier))

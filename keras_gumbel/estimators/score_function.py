@@ -13,7 +13,8 @@ or `StraightThroughGumbel` when it can, for lower variance at some bias.
 
 `score_function_terms` returns one term per sample, so that the estimator's
 variance can be measured, not only its mean; `score_function_loss` is their
-mean.
+mean; `ScoreFunction` is the estimator object the training helpers use (a
+baseline and an entropy bonus).
 
 Reference:
     - [Williams, 1992](https://doi.org/10.1007/BF00992696)
@@ -21,7 +22,11 @@ Reference:
 
 from keras import ops
 
-__all__ = ["score_function_terms", "score_function_loss"]
+from keras_gumbel import _validation
+from keras_gumbel.estimators import baselines
+from keras_gumbel.estimators.estimator import Estimator
+
+__all__ = ["ScoreFunction", "score_function_terms", "score_function_loss"]
 
 
 def _static_shape(tensor):
@@ -129,3 +134,72 @@ def score_function_loss(log_prob, reward, baseline=None):
     0.9986
     """
     return ops.mean(score_function_terms(log_prob, reward, baseline))
+
+
+class ScoreFunction(Estimator):
+    """The score-function (REINFORCE) estimator, with a baseline and an entropy bonus.
+
+    For S sampled actions of each of B inputs, with rewards R [S, B]:
+
+        loss = score_function_loss(log_prob, R, b) + baseline_loss - entropy_weight * mean(entropy)
+
+    where `b` and `baseline_loss` come from the baseline (`baseline_loss` is
+    0 for all but a learned one). The gradient of the first term is an
+    unbiased estimate of `-grad E[R]`; the entropy bonus keeps the policy
+    spread.
+
+    Args:
+        baseline: `None`, `"leave_one_out"` (needs 2 or more samples per
+            input), `"moving_average"`, a `MovingAverageBaseline`, any
+            `baselines.Baseline`, or a Keras model mapping the inputs to a
+            predicted reward (a `baselines.Learned` baseline, trained
+            alongside by mean squared error). See `baselines.get`.
+        entropy_weight: Non-negative weight of the entropy bonus.
+
+    Metrics: `loss` (the score-function loss alone), the baseline's
+    (`baseline`, and `baseline_loss` for a learned one) and, with a positive
+    `entropy_weight`, `entropy`.
+
+    Example:
+
+    >>> import keras, keras_gumbel
+    >>> estimator = keras_gumbel.estimators.ScoreFunction(baseline="leave_one_out", entropy_weight=0.01)
+    >>> estimator.metric_names
+    ('loss', 'baseline', 'entropy')
+    """
+
+    def __init__(self, baseline=None, entropy_weight=0.0):
+        self.baseline = baselines.get(baseline)
+        self.entropy_weight = _validation.check_non_negative("entropy_weight", entropy_weight)
+
+    @property
+    def metric_names(self):
+        names = ("loss",)
+        if self.baseline is not None:
+            names += tuple(self.baseline.metric_names)
+        if self.entropy_weight:
+            names += ("entropy",)
+        return names
+
+    @property
+    def layers(self):
+        layer = None if self.baseline is None else self.baseline.layer()
+        return [] if layer is None else [layer]
+
+    def check_num_samples(self, num_samples):
+        if self.baseline is not None:
+            self.baseline.check_num_samples(num_samples)
+
+    def loss(self, distribution, actions, log_prob, rewards, inputs, training=None):
+        value, baseline_loss, metrics = None, 0.0, {}
+        if self.baseline is not None:
+            value, baseline_loss, metrics = self.baseline.estimate(rewards, inputs, training=training)
+        surrogate = score_function_loss(log_prob, rewards, value)
+        metrics = {"loss": surrogate, **metrics}
+        loss = ops.add(surrogate, baseline_loss)
+        if self.entropy_weight:
+            # In float32 whatever the policy's dtype, as the other terms are.
+            entropy = ops.cast(ops.mean(distribution.entropy()), "float32")
+            metrics["entropy"] = entropy
+            loss = ops.subtract(loss, ops.multiply(self.entropy_weight, entropy))
+        return loss, metrics
