@@ -1,7 +1,9 @@
 """keras-gumbel: trainable discrete choices for Keras 3.
 
 The public API: layers, the backend-agnostic `ops` module, temperature
-schedules and the annealing callback, REINFORCE estimators (`estimators`), and the TFP bridge.
+schedules and the annealing callback, the REINFORCE estimators and their
+training helpers (`estimators`; `reinforce` keeps the old names), and the
+TFP bridge.
 """
 
 from keras_gumbel import diagnostics
@@ -12,15 +14,15 @@ from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
 from keras_gumbel.estimators import MovingAverageBaseline
+from keras_gumbel.estimators import ReinforceModel
 from keras_gumbel.estimators import leave_one_out_baseline
+from keras_gumbel.estimators import make_train_step
 from keras_gumbel.estimators import score_function_loss
 from keras_gumbel.estimators import score_function_terms
 from keras_gumbel.layers import GumbelAttention
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
-from keras_gumbel.reinforce import ReinforceModel
-from keras_gumbel.reinforce import make_train_step
 
 __version__ = "0.1.0"
 

@@ -8,12 +8,15 @@
   `baseline=` argument into one.
 - `Estimator`: the interface the training helpers call; new estimators
   implement it.
+- `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
+  which train a policy with any estimator (TensorFlow backend).
 
-These run on every backend (keras.ops only).
+All but `training` run on every backend (keras.ops only).
 """
 
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators import score_function
+from keras_gumbel.estimators import training
 from keras_gumbel.estimators.baselines import Baseline
 from keras_gumbel.estimators.baselines import Learned
 from keras_gumbel.estimators.baselines import LeaveOneOut
@@ -23,6 +26,8 @@ from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
+from keras_gumbel.estimators.training import ReinforceModel
+from keras_gumbel.estimators.training import make_train_step
 
 __all__ = [
     "Baseline",
@@ -30,10 +35,13 @@ __all__ = [
     "LeaveOneOut",
     "Learned",
     "MovingAverageBaseline",
+    "ReinforceModel",
     "ScoreFunction",
     "baselines",
     "leave_one_out_baseline",
+    "make_train_step",
     "score_function",
     "score_function_loss",
     "score_function_terms",
+    "training",
 ]
