@@ -153,6 +153,7 @@ class Learned(Baseline):
         return self.model
 
     def estimate(self, rewards, inputs, training=None):
+        rewards = ops.convert_to_tensor(rewards)
         predicted = self.model(inputs, training=training)
         shape = predicted.shape
         rank = None if getattr(shape, "rank", 0) is None else len(shape)  # a tf.TensorShape of unknown rank
