@@ -1,146 +1,22 @@
-"""REINFORCE: unbiasedness against exact enumeration, baselines' variance, fit, custom loops, TFP, errors."""
+"""Training with an estimator: make_train_step and ReinforceModel (fit, evaluate, custom loops, TFP, saving, errors).
 
-import itertools
-import math
+TensorFlow backend only (tests/integration/test_backend_agnostic.py checks the message given on the others).
+"""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-import tensorflow_probability as tfp
 from helpers import softmax
 
 import keras_gumbel
-from keras_gumbel import reinforce
+from keras_gumbel import estimators
 
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="make_train_step and ReinforceModel need TensorFlow"
+)
+tf = pytest.importorskip("tensorflow")
+tfp = pytest.importorskip("tensorflow_probability")
 tfd = tfp.distributions
-
-# A small categorical problem with positive rewards, where a baseline matters.
-LOGITS = np.array([0.3, -0.2, 0.5, 0.0], "float32")
-PAYOFF = np.array([6.0, 7.0, 8.0, 9.0], "float32")
-PROBABILITIES = softmax(LOGITS)
-EXACT_GRADIENT = PROBABILITIES * (PAYOFF - PROBABILITIES @ PAYOFF)  # d/dlogits of sum_k p_k f_k
-
-
-def per_input_gradient_estimates(baseline_kind, num_inputs=4000, num_samples=4, seed=0, return_baseline=False):
-    """Score-function estimates of grad E[f], one per input (the mean over its samples).
-
-    With `return_baseline`, also the moving average's value (a constant here; 0 for the other kinds).
-    """
-    theta = tf.Variable(np.tile(LOGITS, (num_inputs, 1)))
-    distribution = tfd.OneHotCategorical(logits=theta, dtype="float32")
-    actions = distribution.sample(num_samples, seed=tf.constant([seed, 1]))  # [S, B, K]
-    rewards = tf.reduce_sum(actions * PAYOFF, -1)  # [S, B]
-    with tf.GradientTape() as tape:
-        log_prob = distribution.log_prob(actions)
-        baseline = None
-        if baseline_kind == "leave_one_out":
-            baseline = keras_gumbel.leave_one_out_baseline(rewards, axis=0)
-        elif baseline_kind == "moving_average":
-            average = keras_gumbel.MovingAverageBaseline(decay=0.9)
-            warm_up = tf.reduce_sum(tfd.OneHotCategorical(logits=LOGITS).sample(200, seed=[seed, 2]) * PAYOFF, -1)
-            for batch in tf.split(tf.cast(warm_up, "float32"), 20):
-                average(batch, training=True)
-            baseline = average(rewards, training=False)
-        terms = keras_gumbel.score_function_terms(log_prob, rewards, baseline)
-        # The loss of input b is the mean of its samples' terms; summing over
-        # inputs keeps them apart in the gradient of the (per-input) logits.
-        per_input_loss = tf.reduce_sum(tf.reduce_mean(terms, axis=0))
-    estimates = -tape.gradient(per_input_loss, theta).numpy()  # [B, K]: estimates of +grad E[f]
-    if return_baseline:
-        constant = float(baseline.numpy()) if baseline_kind == "moving_average" else 0.0
-        return estimates, constant
-    return estimates
-
-
-@pytest.mark.parametrize("baseline_kind", [None, "leave_one_out", "moving_average"])
-def test_estimate_is_unbiased_against_exact_enumeration(baseline_kind):
-    estimates = per_input_gradient_estimates(baseline_kind)
-    standard_errors = estimates.std(axis=0) / math.sqrt(len(estimates))
-    assert (np.abs(estimates.mean(axis=0) - EXACT_GRADIENT) < 5 * standard_errors).all(), (
-        estimates.mean(axis=0),
-        EXACT_GRADIENT,
-        standard_errors,
-    )
-
-
-def exact_estimator_variance(baseline_kind, num_samples=4, constant=0.0):
-    """Total variance (trace of the covariance) of one input's estimate, by enumerating all joint samples."""
-    one_hot = np.eye(4)
-    second_moment, mean = 0.0, np.zeros(4)
-    for joint in itertools.product(range(4), repeat=num_samples):
-        probability = np.prod(PROBABILITIES[list(joint)])
-        rewards = PAYOFF[list(joint)].astype("float64")
-        if baseline_kind == "leave_one_out":
-            baselines = (rewards.sum() - rewards) / (num_samples - 1)
-        else:
-            baselines = np.full(num_samples, constant)
-        estimate = np.mean([(r - b) * (one_hot[a] - PROBABILITIES) for a, r, b in zip(joint, rewards, baselines)], 0)
-        second_moment += probability * estimate @ estimate
-        mean += probability * estimate
-    np.testing.assert_allclose(mean, EXACT_GRADIENT, rtol=1e-5)  # every one of these is unbiased
-    return second_moment - mean @ mean
-
-
-def test_baselines_lower_the_variance_as_exact_enumeration_says():
-    for kind in (None, "leave_one_out", "moving_average"):
-        estimates, baseline = per_input_gradient_estimates(kind, return_baseline=True)
-        # The measured total variance and its standard error (from the per-input squared deviations).
-        squared_deviations = ((estimates - estimates.mean(0)) ** 2).sum(-1)
-        measured = squared_deviations.mean()
-        standard_error = squared_deviations.std() / np.sqrt(len(squared_deviations))
-        exact = exact_estimator_variance(kind, constant=baseline)
-        assert abs(measured - exact) < 5 * standard_error, (kind, measured, exact, standard_error)
-    # The reductions these figures add up to (exact): leave-one-out ~41x, a constant baseline at E[r] ~67x.
-    expected_reward = PROBABILITIES @ PAYOFF
-    assert exact_estimator_variance(None) / exact_estimator_variance("leave_one_out") > 40
-    assert exact_estimator_variance(None) / exact_estimator_variance(None, constant=expected_reward) > 60
-
-
-def test_loss_gradient_of_a_constant_reward_is_zero_with_leave_one_out():
-    theta = tf.Variable(LOGITS)
-    distribution = tfd.OneHotCategorical(logits=theta, dtype="float32")
-    actions = distribution.sample(8, seed=[3, 4])
-    rewards = tf.fill([8], 5.0)
-    with tf.GradientTape() as tape:
-        loss = keras_gumbel.score_function_loss(
-            distribution.log_prob(actions), rewards, keras_gumbel.leave_one_out_baseline(rewards)
-        )
-    np.testing.assert_allclose(tape.gradient(loss, theta).numpy(), 0.0, atol=1e-7)
-
-
-def test_reward_and_baseline_get_no_gradient():
-    reward = tf.Variable([1.0, 2.0])
-    baseline = tf.Variable(0.5)
-    log_prob = tf.Variable([-0.1, -0.2])
-    with tf.GradientTape(persistent=True) as tape:
-        loss = keras_gumbel.score_function_loss(log_prob, reward, baseline)
-    assert tape.gradient(loss, reward) is None and tape.gradient(loss, baseline) is None
-    np.testing.assert_allclose(tape.gradient(loss, log_prob).numpy(), [-0.25, -0.75])
-
-
-def test_leave_one_out_values_and_errors():
-    rewards = np.array([[1.0, 10.0], [3.0, 20.0], [5.0, 30.0]], "float32")
-    np.testing.assert_allclose(
-        keras_gumbel.leave_one_out_baseline(rewards, axis=0), [[4.0, 25.0], [3.0, 20.0], [2.0, 15.0]]
-    )
-    with pytest.raises(ValueError, match="at least 2 samples"):
-        keras_gumbel.leave_one_out_baseline(np.ones((1, 5), "float32"), axis=0)
-
-
-def test_moving_average_baseline_is_bias_corrected_and_saved(tmp_path):
-    average = keras_gumbel.MovingAverageBaseline(decay=0.5)
-    assert float(average(tf.constant([4.0]), training=True)) == 0.0  # nothing seen yet
-    assert float(average(tf.constant([2.0]), training=True)) == pytest.approx(4.0)  # bias-corrected first mean
-    # After 4 then 2: (0.5 * 0.5 * 4 + 0.5 * 2) / (1 - 0.25) = 2.666...
-    assert float(average(tf.constant([100.0]), training=False)) == pytest.approx(8 / 3)
-    model = keras.Sequential([keras.Input(()), average])
-    model.save_weights(tmp_path / "baseline.weights.h5")
-    restored = keras.Sequential([keras.Input(()), keras_gumbel.MovingAverageBaseline(decay=0.5)])
-    restored.load_weights(tmp_path / "baseline.weights.h5")
-    assert float(restored.layers[0].value()) == pytest.approx(8 / 3)
-    with pytest.raises(ValueError, match="decay=1.0"):
-        keras_gumbel.MovingAverageBaseline(decay=1.0)
 
 
 NUM_CONTEXTS, NUM_ACTIONS = 5, 4
@@ -312,16 +188,6 @@ def test_errors_name_the_problem():
         no_log_prob(tf.constant(CONTEXTS[:8]))
 
 
-def test_score_function_loss_is_backend_agnostic_math():
-    log_prob = np.log(np.array([0.2, 0.5, 0.5], "float32"))
-    reward = np.array([1.0, 0.0, 2.0], "float32")
-    expected = -np.mean(reward * log_prob)
-    assert float(reinforce.score_function_loss(log_prob, reward)) == pytest.approx(expected)
-    assert float(reinforce.score_function_loss(log_prob, reward, 1.0)) == pytest.approx(
-        -np.mean((reward - 1) * log_prob)
-    )
-
-
 def test_reinforce_model_trains_the_policy_regularisation_losses():
     # With a zero reward the score-function gradient is zero: only the L2 penalty moves the kernel.
     policy = keras.Sequential(
@@ -462,41 +328,6 @@ def test_more_errors_name_the_problem():
         model.fit(CONTEXTS[:8], CONTEXTS[:8], sample_weight=np.ones(8), verbose=0)
 
 
-def test_score_function_refuses_rewards_and_baselines_that_broadcast_to_a_larger_shape():
-    log_prob = np.log(np.array([0.2, 0.5, 0.5, 0.8], "float32"))
-    reward = np.array([1.0, 0.0, 2.0, 3.0], "float32")
-    # [B, 1] against [B] broadcast to [B, B]: every sample was credited with the batch's mean reward.
-    for function in (reinforce.score_function_terms, reinforce.score_function_loss):
-        with pytest.raises(ValueError, match=r"`reward`.*`log_prob`.*\(4,\).*reward\.shape=\(4, 1\)"):
-            function(log_prob, reward[:, None])
-        with pytest.raises(ValueError, match=r"`reward`.*\(4,\).*reward\.shape=\(2,\)"):
-            function(log_prob, reward[:2])
-        with pytest.raises(ValueError, match=r"`baseline`.*`reward`.*\(4,\).*baseline\.shape=\(4, 1\)"):
-            function(log_prob, reward, reward[:, None])
-    # Python lists and NumPy arrays are accepted; a scalar baseline (a moving average) still broadcasts.
-    expected = -np.mean((reward - 1.5) * log_prob)
-    assert float(reinforce.score_function_loss(log_prob.tolist(), reward.tolist(), 1.5)) == pytest.approx(expected)
-    assert float(reinforce.score_function_loss(log_prob, reward, np.float32(1.5))) == pytest.approx(expected)
-    # A per-input baseline [1, B] or [B] against [S, B] rewards (a learned baseline) keeps the shape [S, B].
-    log_probs, rewards = np.tile(log_prob, (3, 1)), np.tile(reward, (3, 1))
-    for baseline in (np.ones((1, 4), "float32"), np.ones(4, "float32")):
-        assert tuple(reinforce.score_function_terms(log_probs, rewards, baseline).shape) == (3, 4)
-    with pytest.raises(ValueError, match=r"`baseline`.*\(3, 4\).*baseline\.shape=\(4, 4\)"):
-        reinforce.score_function_terms(log_probs, rewards, np.ones((4, 4), "float32"))
-
-
-def test_score_function_checks_what_static_shapes_allow_under_tf_function():
-    vector, column = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 1], tf.float32)
-    # The ranks differ whatever the batch size: refused when traced.
-    wrong = tf.function(reinforce.score_function_loss, input_signature=[vector, column])
-    with pytest.raises(ValueError, match=r"reward\.shape=\(None, 1\)"):
-        wrong.get_concrete_function()
-    # Unknown sizes of the same rank are not checked at run time: these trace and run.
-    right = tf.function(reinforce.score_function_loss, input_signature=[vector, vector, tf.TensorSpec([], tf.float32)])
-    loss = right(tf.math.log([0.5, 0.25]), tf.constant([1.0, 2.0]), tf.constant(1.0))
-    assert float(loss) == pytest.approx(-np.mean(np.array([0.0, 1.0]) * np.log([0.5, 0.25])))
-
-
 def short_by_one_at_run_time(contexts, actions):
     """One reward too few, in a tensor whose length is only known at run time (static shape [None])."""
     rewards = bandit_reward(contexts, actions)
@@ -528,3 +359,149 @@ def test_compile_refuses_a_loss_the_reinforce_objective_would_ignore():
     for arguments, keywords in ((("adam",), {}), ((), {"optimizer": keras.optimizers.SGD(0.1), "loss": None})):
         model.compile(*arguments, **keywords)
         assert np.isfinite(model.fit(CONTEXTS[:64], batch_size=32, verbose=0).history["loss"]).all()
+
+
+# The estimator interface: `estimator=` instead of `baseline=` / `entropy_weight=`, and estimators of one's own.
+
+
+def policy_and_baseline(baseline_kind):
+    """A bandit policy and a `baseline=` argument, with the same initial weights on every call."""
+    keras.utils.set_random_seed(0)
+    policy = bandit_policy()
+    if baseline_kind == "learned":
+        return policy, keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(1)])
+    return policy, baseline_kind
+
+
+def old_or_estimator_arguments(baseline, use_estimator, entropy_weight=0.1):
+    if use_estimator:
+        return {"estimator": estimators.ScoreFunction(baseline=baseline, entropy_weight=entropy_weight)}
+    return {"baseline": baseline, "entropy_weight": entropy_weight}
+
+
+@pytest.mark.parametrize("baseline_kind", [None, "leave_one_out", "moving_average", "learned"])
+def test_an_estimator_gives_make_train_step_exactly_the_updates_of_the_old_arguments(baseline_kind):
+    runs = []
+    for use_estimator in (False, True):
+        policy, baseline = policy_and_baseline(baseline_kind)
+        step = keras_gumbel.make_train_step(
+            policy,
+            bandit_reward,
+            keras.optimizers.Adam(0.05),
+            num_samples=4,
+            seed=5,
+            **old_or_estimator_arguments(baseline, use_estimator),
+        )
+        metrics = [{name: float(value) for name, value in step(tf.constant(CONTEXTS[:64])).items()} for _ in range(3)]
+        weights = policy.get_weights() + (step.baseline.get_weights() if step.baseline is not None else [])
+        runs.append((weights, metrics, step))
+    (old_weights, old_metrics, old_step), (new_weights, new_metrics, new_step) = runs
+    assert len(old_weights) == len(new_weights)
+    for old, new in zip(old_weights, new_weights):
+        np.testing.assert_array_equal(old, new)
+    assert old_metrics == new_metrics
+    assert type(old_step.estimator) is type(new_step.estimator) is estimators.ScoreFunction
+    assert set(new_metrics[0]) == {"loss", "reward", "gradient_norm", *new_step.estimator.metric_names}
+
+
+@pytest.mark.parametrize("baseline_kind", [None, "leave_one_out", "moving_average", "learned"])
+def test_an_estimator_gives_reinforce_model_exactly_the_updates_of_the_old_arguments(baseline_kind):
+    runs = []
+    for use_estimator in (False, True):
+        policy, baseline = policy_and_baseline(baseline_kind)
+        model = keras_gumbel.ReinforceModel(
+            policy, bandit_reward, num_samples=4, seed=5, **old_or_estimator_arguments(baseline, use_estimator)
+        )
+        model.compile(optimizer=keras.optimizers.Adam(0.05))
+        history = model.fit(CONTEXTS[:256], epochs=2, batch_size=64, verbose=0).history
+        runs.append((model.get_weights(), history, model.metrics_names))
+    (old_weights, old_history, old_names), (new_weights, new_history, new_names) = runs
+    assert len(old_weights) == len(new_weights)
+    for old, new in zip(old_weights, new_weights):
+        np.testing.assert_array_equal(old, new)
+    assert old_history == new_history and old_names == new_names
+
+
+def test_an_estimator_and_the_arguments_it_replaces_are_not_given_together():
+    policy = bandit_policy()
+    estimator = estimators.ScoreFunction(baseline="leave_one_out")
+    for arguments in ({"baseline": "leave_one_out"}, {"entropy_weight": 0.1}):
+        with pytest.raises(ValueError, match="either `estimator` or `baseline` / `entropy_weight`, not both"):
+            keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, estimator=estimator, **arguments)
+        with pytest.raises(ValueError, match="either `estimator` or `baseline` / `entropy_weight`, not both"):
+            keras_gumbel.ReinforceModel(policy, bandit_reward, num_samples=2, estimator=estimator, **arguments)
+    with pytest.raises(TypeError, match="estimator='leave_one_out'"):
+        keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, estimator="leave_one_out")
+    # The estimator's own checks still apply: leave-one-out needs two samples.
+    with pytest.raises(ValueError, match="num_samples=1"):
+        keras_gumbel.ReinforceModel(policy, bandit_reward, estimator=estimator)
+
+
+class LearnedCritic(estimators.Estimator):
+    """A stand-in for a new estimator: its own layer (a critic), its own metric, its own sample-count check."""
+
+    metric_names = ("advantage",)
+
+    def __init__(self):
+        self.critic = keras.Sequential([keras.Input((NUM_CONTEXTS,)), keras.layers.Dense(1, name="critic")])
+
+    @property
+    def layers(self):
+        return [self.critic]
+
+    def check_num_samples(self, num_samples):
+        if num_samples < 2:
+            raise ValueError("LearnedCritic needs two samples per input")
+
+    def loss(self, distribution, actions, log_prob, rewards, inputs, training=None):
+        value = keras.ops.reshape(self.critic(inputs, training=training), (1, -1))
+        advantage = keras.ops.subtract(rewards, value)
+        critic_loss = keras.ops.mean(keras.ops.square(advantage))
+        return keras_gumbel.score_function_loss(log_prob, rewards, value) + critic_loss, {
+            "advantage": keras.ops.mean(advantage)
+        }
+
+
+def test_an_estimator_of_ones_own_plugs_into_fit_with_its_layers_trained_and_saved(tmp_path):
+    with pytest.raises(ValueError, match="two samples per input"):
+        keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, estimator=LearnedCritic())
+    estimator = LearnedCritic()
+    model = keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, num_samples=4, seed=0, estimator=estimator)
+    assert model.estimator is estimator and model.baseline is None
+    assert model.metrics_names == ["loss", "reward", "advantage", "greedy_reward", "gradient_norm"]
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    critic_before = estimator.critic.get_weights()[0].copy()
+    history = model.fit(CONTEXTS, epochs=4, batch_size=64, verbose=0).history
+    assert set(history) == {"loss", "reward", "advantage", "gradient_norm"}
+    assert history["reward"][-1] > history["reward"][0]
+    assert np.abs(estimator.critic.get_weights()[0] - critic_before).max() > 0.01  # trained alongside
+    assert model.evaluate(CONTEXTS, verbose=0, return_dict=True)["greedy_reward"] == 1.0
+    # Tracked, so saved with the weights and restored into a model built the same way.
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    clone = keras_gumbel.ReinforceModel(bandit_policy(), bandit_reward, num_samples=4, estimator=LearnedCritic())
+    clone.load_weights(path)
+    np.testing.assert_array_equal(clone.estimator.critic.get_weights()[0], estimator.critic.get_weights()[0])
+    # The same estimator in a custom loop: its metric next to the loss, the reward and the gradient norm.
+    step = keras_gumbel.make_train_step(bandit_policy(), bandit_reward, "sgd", num_samples=2, estimator=LearnedCritic())
+    assert set(step(tf.constant(CONTEXTS[:8]))) == {"loss", "reward", "advantage", "gradient_norm"}
+
+
+def test_an_estimator_must_return_the_metrics_it_names():
+    class Undeclared(LearnedCritic):
+        metric_names = ()
+
+    step = keras_gumbel.make_train_step(bandit_policy(), bandit_reward, "sgd", num_samples=2, estimator=Undeclared())
+    with pytest.raises(ValueError, match=r"returned the metrics \['advantage'\], but its metric_names are \[\]"):
+        step(tf.constant(CONTEXTS[:8]))
+
+
+def test_compute_loss_is_the_estimators_loss_plus_the_models_losses():
+    # With a zero reward the surrogate is 0: the loss is the L2 penalty alone, and sample_weight is refused.
+    dense = keras.layers.Dense(2, kernel_initializer="ones", kernel_regularizer=keras.regularizers.L2(0.5))
+    policy = keras.Sequential([keras.Input((3,)), dense])
+    model = keras_gumbel.ReinforceModel(policy, lambda inputs, actions: tf.zeros(tf.shape(actions)[:1]), seed=0)
+    x = np.ones((8, 3), "float32")
+    assert float(model.compute_loss(x, None, model(x), training=False)) == pytest.approx(0.5 * 6)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.compute_loss(x, None, model(x), sample_weight=np.ones(8), training=False)
