@@ -47,12 +47,14 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             optimizer steps (the schedule is still evaluated at the exact step).
         verbose: 0 quiet, 1 prints each change of temperature.
 
-    Example:
-
-    ```python
-    schedule = keras_gumbel.schedules.ExponentialDecay(1.0, rate=3e-5, minimum=0.5, update_every=500)
-    model.fit(x, y, epochs=100, callbacks=[keras_gumbel.TemperatureAnnealing(schedule)])
-    ```
+    Examples:
+        ```python
+        schedule = keras_gumbel.schedules.ExponentialDecay(
+            1.0, rate=3e-5, minimum=0.5, update_every=500
+        )
+        annealing = keras_gumbel.TemperatureAnnealing(schedule)
+        model.fit(x, y, epochs=100, callbacks=[annealing])
+        ```
 
     Reference:
         - [Jang et al., 2017](https://arxiv.org/abs/1611.01144), section 4.

@@ -1,13 +1,14 @@
 """Backend-agnostic Gumbel-Softmax operations, written with `keras.ops` only.
 
 These are the pure functions the layers are built on; use them directly
-outside layers, for example inside a custom training step:
+outside layers, for example inside a custom training step.
 
->>> import keras, keras_gumbel
->>> logits = keras.ops.log([[0.2, 0.3, 0.5]])
->>> sample = keras_gumbel.ops.gumbel_softmax(logits, temperature=0.5, seed=1)
->>> tuple(sample.shape)
-(1, 3)
+Examples:
+    >>> import keras, keras_gumbel
+    >>> logits = keras.ops.log([[0.2, 0.3, 0.5]])
+    >>> sample = keras_gumbel.ops.gumbel_softmax(logits, temperature=0.5, seed=1)
+    >>> tuple(sample.shape)
+    (1, 3)
 
 Numerics, for every function here:
 
@@ -338,7 +339,8 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
 def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
     """Samples the binary Concrete (Gumbel-sigmoid) relaxation of Bernoulli(sigmoid(logits)).
 
-        y = sigmoid((logits + L) / temperature),  L = log(u) - log(1 - u) ~ Logistic(0, 1)
+        y = sigmoid((logits + L) / temperature),
+        L = log(u) - log(1 - u) ~ Logistic(0, 1)
 
     (the difference of two Gumbels: the two-category Gumbel-Softmax on the
     logits `[logits, 0]`). With `hard=True` the forward value is the exact
@@ -407,13 +409,15 @@ def mask_logits(logits, mask, axis=-1):
     Returns:
         A tensor with the shape and dtype of `logits`.
 
-    Example:
-
-    >>> import keras, keras_gumbel
-    >>> logits = keras.ops.convert_to_tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
-    >>> mask = keras.ops.convert_to_tensor([[True, False, True], [False, False, False]])
-    >>> keras.ops.convert_to_numpy(keras_gumbel.ops.mask_logits(logits, mask)).tolist()
-    [[1.0, -inf, 3.0], [0.0, 0.0, 0.0]]
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> logits = keras.ops.convert_to_tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+        >>> mask = keras.ops.convert_to_tensor(
+        ...     [[True, False, True], [False, False, False]]
+        ... )
+        >>> masked = keras_gumbel.ops.mask_logits(logits, mask)
+        >>> keras.ops.convert_to_numpy(masked).tolist()
+        [[1.0, -inf, 3.0], [0.0, 0.0, 0.0]]
     """
     logits = ops.convert_to_tensor(logits)
     _sampling.compute_dtype_for(logits.dtype)  # a TypeError for integer logits (-inf has no integer value)

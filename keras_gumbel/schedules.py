@@ -6,10 +6,13 @@ with `keras.ops` (usable inside compiled functions). Use them with
 `keras_gumbel.TemperatureAnnealing`, or call them in a custom loop and assign
 the result to a layer's `temperature` variable.
 
->>> import keras_gumbel
->>> schedule = keras_gumbel.schedules.ExponentialDecay(1.0, rate=1e-4, minimum=0.5, update_every=500)
->>> [round(schedule(step), 4) for step in (0, 499, 500, 10_000, 100_000)]
-[1.0, 1.0, 0.9512, 0.5, 0.5]
+Examples:
+    >>> import keras_gumbel
+    >>> schedule = keras_gumbel.schedules.ExponentialDecay(
+    ...     1.0, rate=1e-4, minimum=0.5, update_every=500
+    ... )
+    >>> [round(schedule(step), 4) for step in (0, 499, 500, 10_000, 100_000)]
+    [1.0, 1.0, 0.9512, 0.5, 0.5]
 """
 
 import math
@@ -77,7 +80,8 @@ def _steps_held(step, update_every, xp):
 class ExponentialDecay(TemperatureSchedule):
     """Jang et al.'s schedule: exponential decay held every `update_every` steps, floored at `minimum`.
 
-        temperature = max(minimum, initial * exp(-rate * N * floor(step / N))),  N = update_every
+        temperature = max(minimum, initial * exp(-rate * N * floor(step / N)))
+        N = update_every
 
     Jang et al. (2017) used initial 1.0, rate 1e-5 to 1e-4, minimum 0.5 and
     N = 500 to 1000 for their categorical VAE.

@@ -15,55 +15,73 @@ MODES = ("gumbel_softmax", "straight_through", "softmax")
 class GumbelAttention(TemperatureLayer):
     """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
 
-            scores = keys . query / sqrt(d)                    [batch, (queries,) set size]
-            weights = sampler(scores)                          (see `mode`)
-            output = sum_i weights_i * values_i                [batch, (queries,) value dim]
+        scores = keys . query / sqrt(d)      [batch, (queries,) set size]
+        weights = sampler(scores)            (see `mode`)
+        output = sum_i weights_i * values_i  [batch, (queries,) value dim]
 
     One query per example ([batch, d]) or several, as in a Transformer
     ([batch, num_queries, d], as `keras.layers.Attention` takes them): each
     query samples its own choice.
 
-        `mode` picks the weights:
+    `mode` picks the weights:
 
-        - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
-          at inference `softmax(scores / temperature)`: the temperature switches the
-          served layer between soft attention (high) and hard attention (low);
-        - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
-          the relaxed gradient; at inference the argmax;
-        - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
-          noise ever (for comparison; the temperature still sharpens it).
+    - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
+      at inference `softmax(scores / temperature)`: the temperature switches the
+      served layer between soft attention (high) and hard attention (low);
+    - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
+      the relaxed gradient; at inference the argmax;
+    - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
+      noise ever (for comparison; the temperature still sharpens it).
 
-        `sample_at_inference=True` keeps the noise at inference (a stochastic
-        choice at test time). Masked elements are never attended: `mask`, or the
-        Keras masks of `keys` and `values` (an `Embedding(..., mask_zero=True)`
-        upstream), which Keras passes as `keys_mask` / `values_mask`. A set with no
-        unmasked element gets zero weights and a zero output.
+    `sample_at_inference=True` keeps the noise at inference (a stochastic
+    choice at test time). Masked elements are never attended: `mask`, or the
+    Keras masks of `keys` and `values` (an `Embedding(..., mask_zero=True)`
+    upstream), which Keras passes as `keys_mask` / `values_mask`. A set with no
+    unmasked element gets zero weights and a zero output.
 
-        Args:
-            mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
-            temperature: Positive finite float, in the variable `layer.temperature`.
-            sample_at_inference: Keep the noise at inference.
-            trainable_temperature: Learn the temperature (kept >= 0.05).
-            seed: Integer seed of the layer's `keras.random.SeedGenerator`.
-            **kwargs: Base layer keyword arguments.
+    Args:
+        mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
+        temperature: Positive finite float, in the variable `layer.temperature`.
+        sample_at_inference: Keep the noise at inference.
+        trainable_temperature: Learn the temperature (kept >= 0.05).
+        seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        **kwargs: Base layer keyword arguments.
 
-        Call arguments:
-            query: [batch, d], or [batch, num_queries, d].
-            keys: [batch, set size, d].
-            values: [batch, set size, value dim]; defaults to `keys`.
-            mask: Optional boolean [batch, set size]; False elements get weight 0.
-            keys_mask, values_mask: Keras masks [batch, set size], filled in by
-                Keras; combined with `mask`.
-            training: Python bool.
-            return_attention_weights: Also return the weights [batch, set size]
-                ([batch, num_queries, set size] for several queries).
+    Call arguments:
+        query: [batch, d], or [batch, num_queries, d].
+        keys: [batch, set size, d].
+        values: [batch, set size, value dim]; defaults to `keys`.
+        mask: Optional boolean [batch, set size]; False elements get weight 0.
+        training: Python bool.
+        return_attention_weights: Also return the weights [batch, set size]
+            ([batch, num_queries, set size] for several queries).
+        keys_mask: The Keras mask of `keys` [batch, set size], filled in by
+            Keras; combined with `mask`.
+        values_mask: The Keras mask of `values`, as `keys_mask`.
 
-        Returns:
-            [batch, value dim] ([batch, num_queries, value dim] for several
-            queries), or `(output, weights)`.
+    Returns:
+        [batch, value dim] ([batch, num_queries, value dim] for several
+        queries), or `(output, weights)`.
 
-        Reference:
-            - [Jang et al., 2017](https://arxiv.org/abs/1611.01144); the reference post's attention view.
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> attention = keras_gumbel.GumbelAttention("straight_through", seed=0)
+        >>> query = keras.ops.convert_to_tensor([[1.0, 0.0]])
+        >>> keys = keras.ops.convert_to_tensor([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+        >>> values = keras.ops.convert_to_tensor([[[10.0], [20.0], [30.0]]])
+        >>> output, weights = attention(
+        ...     query, keys, values, return_attention_weights=True
+        ... )
+
+        At inference, the argmax of the scores: exactly one element.
+
+        >>> keras.ops.convert_to_numpy(weights).tolist()
+        [[1.0, 0.0, 0.0]]
+        >>> keras.ops.convert_to_numpy(output).tolist()
+        [[10.0]]
+
+    Reference:
+        - [Jang et al., 2017](https://arxiv.org/abs/1611.01144); the reference post's attention view.
     """
 
     def __init__(

@@ -70,17 +70,19 @@ class GumbelSoftmax(CategoricalLayer):
     Returns:
         A tensor with the shape of `inputs`, summing to 1 along `axis`.
 
-    Example:
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> layer = keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0)
+        >>> logits = keras.ops.log([[0.1, 0.2, 0.7]])
+        >>> sample = layer(logits, training=True)
+        >>> float(keras.ops.sum(sample))  # doctest: +ELLIPSIS
+        1.0...
 
-    >>> import keras, keras_gumbel
-    >>> layer = keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0)
-    >>> logits = keras.ops.log([[0.1, 0.2, 0.7]])
-    >>> sample = layer(logits, training=True)
-    >>> float(keras.ops.sum(sample))  # doctest: +ELLIPSIS
-    1.0...
-    >>> layer(logits, training=False)  # softmax(logits / 0.5), no noise
-    ... # doctest: +ELLIPSIS
-    <tf.Tensor: shape=(1, 3), dtype=float32, numpy=array([[0.0185..., 0.0740..., 0.9074...]]...>
+        At inference, no noise: `softmax(logits / 0.5)`.
+
+        >>> probs = layer(logits, training=False)
+        >>> keras.ops.convert_to_numpy(probs).tolist()  # doctest: +ELLIPSIS
+        [[0.0185..., 0.0740..., 0.9074...]]
 
     Reference:
         - [Jang et al., 2017. Categorical Reparameterization with Gumbel-Softmax](https://arxiv.org/abs/1611.01144)

@@ -45,12 +45,12 @@ class RelaxedBernoulli(TemperatureLayer):
         A tensor with the shape of `inputs`, in [0, 1] (exactly 0 or 1 with
         `straight_through=True`).
 
-    Example:
-
-    >>> import keras, keras_gumbel
-    >>> layer = keras_gumbel.RelaxedBernoulli(straight_through=True, seed=0)
-    >>> keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor([[-2.0, 3.0]]))).tolist()
-    [[0.0, 1.0]]
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> layer = keras_gumbel.RelaxedBernoulli(straight_through=True, seed=0)
+        >>> logits = keras.ops.convert_to_tensor([[-2.0, 3.0]])
+        >>> keras.ops.convert_to_numpy(layer(logits)).tolist()  # 1[logits > 0]
+        [[0.0, 1.0]]
 
     Reference:
         - [Maddison et al., 2017. The Concrete Distribution](https://arxiv.org/abs/1611.00712)

@@ -66,13 +66,13 @@ class StraightThroughGumbel(CategoricalLayer):
     Returns:
         A one-hot tensor with the shape of `inputs`.
 
-    Example:
-
-    >>> import keras, keras_gumbel
-    >>> layer = keras_gumbel.StraightThroughGumbel(seed=0)
-    >>> logits = keras.ops.log([[0.1, 0.2, 0.7]])
-    >>> keras.ops.convert_to_numpy(layer(logits, training=False)).tolist()
-    [[0.0, 0.0, 1.0]]
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> layer = keras_gumbel.StraightThroughGumbel(seed=0)
+        >>> logits = keras.ops.log([[0.1, 0.2, 0.7]])
+        >>> mode = layer(logits, training=False)
+        >>> keras.ops.convert_to_numpy(mode).tolist()
+        [[0.0, 0.0, 1.0]]
 
     Reference:
         - [Jang et al., 2017. Categorical Reparameterization with Gumbel-Softmax](https://arxiv.org/abs/1611.01144)

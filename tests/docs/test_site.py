@@ -1,0 +1,319 @@
+"""The docs site as a reader sees it: checks on the built HTML, not only on the build.
+
+`mkdocs build --strict` passes on a site whose examples render as blockquotes of prose, whose API reference
+misses public names and whose tables have empty columns. These tests parse the built pages (with the standard
+library's html.parser) and fail on exactly that:
+
+- a doctest that renders as a blockquote (Markdown reads `>>>` as three nested quotes), or a documented object
+  whose docstring holds a doctest that no code block of its entry shows;
+- a public name (in `keras_gumbel.__all__`, and in the `__all__` of every public module and subpackage found
+  there, recursively) with no anchor on the API pages;
+- a relative link or image whose file or `#anchor` does not exist;
+- a table column that is empty on every row (the "Type" column of untyped docstrings);
+- a line of code wider than the content column.
+
+The site is the one in `$KERAS_GUMBEL_SITE` (CI builds it once, then runs these tests), or else one built here
+with `mkdocs build --strict` (skipped where the `[docs]` extra is not installed).
+"""
+
+import collections
+import importlib.util
+import inspect
+import os
+import pathlib
+import posixpath
+import subprocess
+import sys
+import types
+import urllib.parse
+from html.parser import HTMLParser
+
+import pytest
+
+import keras_gumbel
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Characters of code that fit on one line of a code block. Material's content column is about 690 px wide at
+# every window width that shows both sidebars (the widest it gets), and a code line there holds 80 characters
+# of its 13.6 px monospace font; 79 leaves room for the API pages' indented blocks.
+CODE_WIDTH = 79
+
+# HTML elements that have no end tag.
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class Element:
+    def __init__(self, tag, attrs, parent):
+        self.tag = tag
+        self.attrs = dict(attrs)
+        self.parent = parent
+        self.children = []  # Elements and strings
+
+    def text(self):
+        return "".join(child if isinstance(child, str) else child.text() for child in self.children)
+
+    def iter(self, tag=None):
+        for child in self.children:
+            if isinstance(child, Element):
+                if tag is None or child.tag == tag:
+                    yield child
+                yield from child.iter(tag)
+
+    def ancestors(self):
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+
+class _TreeBuilder(HTMLParser):
+    """A forgiving DOM: void elements close themselves, an end tag closes up to its open start tag."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {}, None)
+        self.open = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, attrs, self.open[-1])
+        self.open[-1].children.append(element)
+        if tag not in _VOID:
+            self.open.append(element)
+
+    def handle_startendtag(self, tag, attrs):
+        self.open[-1].children.append(Element(tag, attrs, self.open[-1]))
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self.open) - 1, 0, -1):
+            if self.open[depth].tag == tag:
+                del self.open[depth:]
+                return
+
+    def handle_data(self, data):
+        self.open[-1].children.append(data)
+
+
+class Page:
+    def __init__(self, site, path):
+        self.path = path  # relative to the site, posix
+        builder = _TreeBuilder()
+        builder.feed((site / path).read_text(encoding="utf-8"))
+        self.root = builder.root
+        self.ids = {e.attrs["id"]: e for e in self.root.iter() if e.attrs.get("id")}
+        self.ids.update({e.attrs["name"]: e for e in self.root.iter("a") if e.attrs.get("name")})
+
+    def content(self):
+        """The article, without Material's navigation, header and footer."""
+        return next(self.root.iter("article"), self.root)
+
+
+def _build_site(directory):
+    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
+        pytest.skip("the docs extra is not installed: pip install -e '.[docs]'")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(directory)]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if os.environ.get("KERAS_GUMBEL_SITE"):
+        directory = pathlib.Path(os.environ["KERAS_GUMBEL_SITE"])
+        assert (directory / "index.html").is_file(), f"KERAS_GUMBEL_SITE={directory} holds no built site"
+    else:
+        directory = tmp_path_factory.mktemp("site")
+        _build_site(directory)
+    pages = {}
+    for file in sorted(directory.rglob("*.html")):
+        path = file.relative_to(directory).as_posix()
+        pages[path] = Page(directory, path)
+    return directory, pages
+
+
+def _api_pages(pages):
+    return {path: page for path, page in pages.items() if path.startswith("api/")}
+
+
+def public_names():
+    """`{dotted path: object}` for each name in `keras_gumbel.__all__` and, recursively, in its public modules'.
+
+    A module without `__all__` exports the functions and classes it defines whose names do not start with `_`.
+    """
+    names = {}
+    seen = set()
+
+    def visit(module):
+        if module.__name__ in seen:
+            return
+        seen.add(module.__name__)
+        exported = getattr(module, "__all__", None)
+        if exported is None:
+            exported = [
+                name
+                for name, value in vars(module).items()
+                if not name.startswith("_")
+                and (inspect.isfunction(value) or inspect.isclass(value))
+                and value.__module__ == module.__name__
+            ]
+        for name in exported:
+            value = getattr(module, name)
+            names[f"{module.__name__}.{name}"] = value
+            if isinstance(value, types.ModuleType) and value.__name__.startswith("keras_gumbel."):
+                visit(value)
+
+    visit(keras_gumbel)
+    return names
+
+
+def _resolve(path):
+    """The object a dotted `keras_gumbel...` anchor names, or None."""
+    parts = path.split(".")
+    if parts[0] != "keras_gumbel":
+        return None
+    value = keras_gumbel
+    for part in parts[1:]:
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            return None
+    return value
+
+
+def test_the_api_reference_has_an_entry_for_every_public_name(site):
+    _, pages = site
+    api_pages = _api_pages(pages).values()
+    anchors = {anchor for page in api_pages for anchor in page.ids if anchor.startswith("keras_gumbel")}
+    documented = {id(value) for value in map(_resolve, anchors) if value is not None}
+    names = public_names()
+    assert "keras_gumbel.GumbelAttention" in names and "keras_gumbel.ops.log_gumbel_softmax" in names
+    # A name is covered by its own anchor or by the anchor of another public path to the same object
+    # (keras_gumbel.ReinforceModel is keras_gumbel.estimators.ReinforceModel).
+    missing = sorted(path for path, value in names.items() if path not in anchors and id(value) not in documented)
+    assert not missing, f"public names without an entry on the API pages (docs/api/): {missing}"
+
+
+def test_no_doctest_renders_as_a_blockquote(site):
+    _, pages = site
+    found = []
+    for path, page in pages.items():
+        for quote in page.content().iter("blockquote"):
+            # A `>>>` prompt outside a code block renders as three nested blockquotes.
+            if any(ancestor.tag == "blockquote" for ancestor in quote.ancestors()):
+                continue
+            if next(quote.iter("blockquote"), None) is not None or ">>>" in quote.text():
+                found.append(f"{path}: {' '.join(quote.text().split())[:120]}")
+        for element in page.content().iter():
+            in_code = any(node.tag in ("code", "pre") for node in (element, *element.ancestors()))
+            for child in element.children:
+                if isinstance(child, str) and ">>>" in child and not in_code:
+                    found.append(f"{path}: a '>>>' outside code: {child.strip()[:120]}")
+    assert not found, "doctests that do not render as code:\n" + "\n".join(found)
+
+
+def test_every_documented_doctest_shows_as_code(site):
+    _, pages = site
+    missing = []
+    for page_path, page in _api_pages(pages).items():
+        for anchor, heading in page.ids.items():
+            if not heading.tag.startswith("h") or not anchor.startswith("keras_gumbel"):
+                continue
+            value = _resolve(anchor)
+            doc = inspect.getdoc(value) if value is not None else None
+            if not doc or ">>>" not in doc:
+                continue
+            # mkdocstrings wraps each object in <div class="doc doc-object ..."> holding its heading and contents.
+            entry = heading.parent
+            code = "".join(pre.text() for pre in entry.iter("pre"))
+            if ">>>" not in code:
+                missing.append(f"{page_path}#{anchor}")
+    assert not missing, f"entries whose docstring has a doctest that no code block shows: {missing}"
+
+
+def _links(page):
+    for element in page.root.iter():
+        for attribute in ("href", "src"):
+            if attribute in element.attrs and element.attrs[attribute] is not None:
+                yield element, element.attrs[attribute]
+
+
+def _target(site_dir, page_path, url):
+    """The site-relative file and fragment a relative URL on a page points to, or None for an external URL."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme or parsed.netloc or url.startswith("//"):
+        return None
+    path = urllib.parse.unquote(parsed.path)
+    if path:
+        # An absolute path (404.html has them: it is served at any depth) starts at the site's root.
+        base = "" if path.startswith("/") else posixpath.dirname(page_path)
+        path = posixpath.normpath(posixpath.join(base, path.lstrip("/")))
+        if (site_dir / path).is_dir():
+            path = posixpath.join(path, "index.html")
+    else:
+        path = page_path
+    return path, urllib.parse.unquote(parsed.fragment)
+
+
+def test_internal_links_and_anchors_resolve(site):
+    site_dir, pages = site
+    broken = []
+    for page_path, page in pages.items():
+        for element, url in _links(page):
+            target = _target(site_dir, page_path, url)
+            if target is None or element.tag == "img":
+                continue
+            path, fragment = target
+            if path.startswith(".."):
+                broken.append(f"{page_path}: {url} (outside the site)")
+            elif not (site_dir / path).is_file():
+                broken.append(f"{page_path}: {url} (no file {path})")
+            elif fragment and path in pages and fragment not in pages[path].ids:
+                broken.append(f"{page_path}: {url} (no anchor #{fragment} in {path})")
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_every_image_exists(site):
+    site_dir, pages = site
+    missing = []
+    images = 0
+    for page_path, page in pages.items():
+        for image in page.root.iter("img"):
+            target = _target(site_dir, page_path, image.attrs.get("src") or "")
+            if target is None:
+                continue
+            images += 1
+            file = site_dir / target[0]
+            if not image.attrs.get("src") or not file.is_file() or file.stat().st_size == 0:
+                missing.append(f"{page_path}: {image.attrs.get('src')!r}")
+    assert images > 0, "the site shows no image: the figures are gone"
+    assert not missing, "missing images:\n" + "\n".join(missing)
+
+
+def test_no_table_has_an_empty_column(site):
+    _, pages = site
+    empty = []
+    for page_path, page in pages.items():
+        for table in page.content().iter("table"):
+            headers = [" ".join(th.text().split()) for th in table.iter("th")]
+            rows = [[" ".join(td.text().split()) for td in row.iter("td")] for row in table.iter("tr")]
+            rows = [row for row in rows if row]
+            if not rows:
+                continue
+            for column in range(max(map(len, rows))):
+                if all(column >= len(row) or not row[column] for row in rows):
+                    name = headers[column] if column < len(headers) else f"column {column + 1}"
+                    empty.append(f"{page_path}: the column {name!r} of a table {headers} is empty on every row")
+    assert not empty, "\n".join(empty)
+
+
+def test_code_fits_the_content_width(site):
+    _, pages = site
+    wide = collections.defaultdict(list)
+    for page_path, page in pages.items():
+        for pre in page.content().iter("pre"):
+            for line in pre.text().splitlines():
+                if len(line.rstrip()) > CODE_WIDTH:
+                    wide[page_path].append(f"  ({len(line.rstrip())}) {line.rstrip()}")
+    message = "\n".join(f"{path}:\n" + "\n".join(lines) for path, lines in wide.items())
+    assert not wide, f"code lines over {CODE_WIDTH} characters (they scroll or are cut off):\n{message}"
