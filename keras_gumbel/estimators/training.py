@@ -27,7 +27,7 @@ def _require_tensorflow(what):
         raise RuntimeError(
             f"{what} uses tf.GradientTape and TensorFlow Probability, so it needs the TensorFlow backend "
             f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. "
-            "`score_function_loss` and the baselines work on every backend."
+            "The estimators (`score_function_loss`, the baselines, `ScoreFunction`) work on every backend."
         )
 
 
@@ -145,7 +145,7 @@ class _Objective:
         return tuple(dict.fromkeys(("loss", "reward", *self.estimator.metric_names)))
 
     def __call__(self, inputs, targets, policy_output, training=True, jit_compile=False):
-        """Returns (loss, metrics, the policy's distribution) for one batch, given the policy's output on it.
+        """Returns (loss, metrics) for one batch, given the policy's output on it.
 
         `jit_compile`: whether XLA compiles the caller (see `rewards`).
         """
@@ -171,7 +171,7 @@ class _Objective:
         loss = tf.cast(loss, tf.float32)
         # An estimator's own "loss" metric (ScoreFunction's surrogate) replaces the loss in the logs.
         metrics = {"loss": loss, "reward": tf.reduce_mean(rewards), **estimator_metrics}
-        return loss, {name: metrics[name] for name in self.metric_names}, distribution
+        return loss, {name: metrics[name] for name in self.metric_names}
 
     def greedy_reward(self, inputs, targets, policy_output, jit_compile=False):
         """The mean reward of the distribution's mode, or `None` for a distribution without one."""
@@ -320,7 +320,7 @@ def make_train_step(
     def step(inputs, targets=None):
         with tf.GradientTape() as tape:
             policy_output = objective.policy(inputs, training=True)
-            loss, metrics, _ = objective(inputs, targets, policy_output, training=True, jit_compile=jit_compile)
+            loss, metrics = objective(inputs, targets, policy_output, training=True, jit_compile=jit_compile)
             # Optimizers sum gradients over tf.distribute replicas: average them instead.
             loss = loss / _backend.replicas_in_sync()
         metrics["gradient_norm"] = _apply_gradients(optimizer, tape, loss, objective.trainable_variables())
@@ -467,7 +467,7 @@ class ReinforceModel(TrackSeedState, keras.Model):
                 "ReinforceModel does not use `sample_weight` (the rewards weigh the samples): scale the rewards "
                 "in `reward_fn` instead, passing what it needs as targets (`fit(x, y)` gives `reward_fn(x, a, y)`)."
             )
-        loss, metrics, _ = self._objective(x, y, y_pred, training=training, jit_compile=self.jit_compile)
+        loss, metrics = self._objective(x, y, y_pred, training=training, jit_compile=self.jit_compile)
         for name, value in metrics.items():
             self._trackers[name].update_state(value)
         losses = self.losses
