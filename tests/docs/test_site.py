@@ -187,15 +187,14 @@ def test_the_api_reference_has_an_entry_for_every_public_name(site):
     anchors = {anchor for page in api_pages for anchor in page.ids if anchor.startswith("keras_gumbel")}
     documented = {id(value) for value in map(_resolve, anchors) if value is not None}
     names = public_names()
-    assert "keras_gumbel.GumbelAttention" in names and "keras_gumbel.ops.log_gumbel_softmax" in names
+    assert "keras_gumbel.GumbelSoftmax" in names and "keras_gumbel.ops.gumbel_softmax" in names  # it recurses
     # A name is covered by its own anchor or by the anchor of another public path to the same object
     # (keras_gumbel.ReinforceModel is keras_gumbel.estimators.ReinforceModel).
     missing = sorted(path for path, value in names.items() if path not in anchors and id(value) not in documented)
     assert not missing, f"public names without an entry on the API pages (docs/api/): {missing}"
 
 
-def test_no_doctest_renders_as_a_blockquote(site):
-    _, pages = site
+def doctests_outside_code(pages):
     found = []
     for path, page in pages.items():
         for quote in page.content().iter("blockquote"):
@@ -209,6 +208,12 @@ def test_no_doctest_renders_as_a_blockquote(site):
             for child in element.children:
                 if isinstance(child, str) and ">>>" in child and not in_code:
                     found.append(f"{path}: a '>>>' outside code: {child.strip()[:120]}")
+    return found
+
+
+def test_no_doctest_renders_as_a_blockquote(site):
+    _, pages = site
+    found = doctests_outside_code(pages)
     assert not found, "doctests that do not render as code:\n" + "\n".join(found)
 
 
@@ -231,13 +236,6 @@ def test_every_documented_doctest_shows_as_code(site):
     assert not missing, f"entries whose docstring has a doctest that no code block shows: {missing}"
 
 
-def _links(page):
-    for element in page.root.iter():
-        for attribute in ("href", "src"):
-            if attribute in element.attrs and element.attrs[attribute] is not None:
-                yield element, element.attrs[attribute]
-
-
 def _target(site_dir, page_path, url):
     """The site-relative file and fragment a relative URL on a page points to, or None for an external URL."""
     parsed = urllib.parse.urlsplit(url)
@@ -255,13 +253,13 @@ def _target(site_dir, page_path, url):
     return path, urllib.parse.unquote(parsed.fragment)
 
 
-def test_internal_links_and_anchors_resolve(site):
-    site_dir, pages = site
+def broken_links(site_dir, pages):
     broken = []
     for page_path, page in pages.items():
-        for element, url in _links(page):
-            target = _target(site_dir, page_path, url)
-            if target is None or element.tag == "img":
+        for element in page.root.iter():
+            url = element.attrs.get("src" if element.tag == "script" else "href")
+            target = None if url is None else _target(site_dir, page_path, url)
+            if target is None:
                 continue
             path, fragment = target
             if path.startswith(".."):
@@ -270,29 +268,38 @@ def test_internal_links_and_anchors_resolve(site):
                 broken.append(f"{page_path}: {url} (no file {path})")
             elif fragment and path in pages and fragment not in pages[path].ids:
                 broken.append(f"{page_path}: {url} (no anchor #{fragment} in {path})")
+    return broken
+
+
+def test_internal_links_and_anchors_resolve(site):
+    site_dir, pages = site
+    broken = broken_links(site_dir, pages)
     assert not broken, "broken internal links:\n" + "\n".join(broken)
 
 
-def test_every_image_exists(site):
-    site_dir, pages = site
-    missing = []
-    images = 0
+def images(site_dir, pages):
+    """(shown, missing): the number of local images the pages show, and those whose file is missing or empty."""
+    shown, missing = 0, []
     for page_path, page in pages.items():
         for image in page.root.iter("img"):
             target = _target(site_dir, page_path, image.attrs.get("src") or "")
             if target is None:
                 continue
-            images += 1
+            shown += 1
             file = site_dir / target[0]
             if not image.attrs.get("src") or not file.is_file() or file.stat().st_size == 0:
                 missing.append(f"{page_path}: {image.attrs.get('src')!r}")
-    assert images > 0, "the site shows no image: the figures are gone"
+    return shown, missing
+
+
+def test_every_image_exists(site):
+    shown, missing = images(*site)
+    assert shown > 0, "the site shows no image: the figures are gone"
     assert not missing, "missing images:\n" + "\n".join(missing)
 
 
-def test_no_table_has_an_empty_column(site):
-    _, pages = site
-    empty = []
+def empty_columns(pages):
+    empty = collections.Counter()
     for page_path, page in pages.items():
         for table in page.content().iter("table"):
             headers = [" ".join(th.text().split()) for th in table.iter("th")]
@@ -303,17 +310,58 @@ def test_no_table_has_an_empty_column(site):
             for column in range(max(map(len, rows))):
                 if all(column >= len(row) or not row[column] for row in rows):
                     name = headers[column] if column < len(headers) else f"column {column + 1}"
-                    empty.append(f"{page_path}: the column {name!r} of a table {headers} is empty on every row")
+                    empty[f"{page_path}: the column {name!r} of a table {headers} is empty on every row"] += 1
+    return [f"{line} ({count} tables)" for line, count in empty.items()]
+
+
+def test_no_table_has_an_empty_column(site):
+    _, pages = site
+    empty = empty_columns(pages)
     assert not empty, "\n".join(empty)
 
 
-def test_code_fits_the_content_width(site):
-    _, pages = site
+def wide_code(pages):
     wide = collections.defaultdict(list)
     for page_path, page in pages.items():
         for pre in page.content().iter("pre"):
             for line in pre.text().splitlines():
                 if len(line.rstrip()) > CODE_WIDTH:
                     wide[page_path].append(f"  ({len(line.rstrip())}) {line.rstrip()}")
-    message = "\n".join(f"{path}:\n" + "\n".join(lines) for path, lines in wide.items())
-    assert not wide, f"code lines over {CODE_WIDTH} characters (they scroll or are cut off):\n{message}"
+    return [f"{path}:\n" + "\n".join(lines) for path, lines in wide.items()]
+
+
+def test_code_fits_the_content_width(site):
+    _, pages = site
+    wide = wide_code(pages)
+    assert not wide, f"code lines over {CODE_WIDTH} characters (they scroll or are cut off):\n" + "\n".join(wide)
+
+
+def test_the_checks_find_the_defects_they_name(tmp_path):
+    """Each check, on a two-page site holding one defect of its kind next to its correct form."""
+    wide = "x" * (CODE_WIDTH + 1)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "figure.png").write_bytes(b"png")
+    (tmp_path / "index.html").write_text(
+        f"""<html><body><article>
+        <blockquote><blockquote><blockquote><p>import keras</p></blockquote></blockquote></blockquote>
+        <pre><code><span>&gt;&gt;&gt;</span> import keras</code></pre>
+        <a href="other/#here">good</a><a href="other/#nowhere">no anchor</a><a href="gone/">no page</a>
+        <a href="https://arxiv.org/abs/1611.01144">external</a><br>
+        <img src="figure.png"><img src="missing.png">
+        <table><tr><th>Name</th><th>Type</th></tr><tr><td>a</td><td> </td></tr></table>
+        <pre><code>{wide}</code></pre><pre><code>{wide[1:]}</code></pre>
+        </article></body></html>"""
+    )
+    (tmp_path / "other" / "index.html").write_text('<html><body><article><h2 id="here">x</h2></article></body></html>')
+    pages = {path: Page(tmp_path, path) for path in ("index.html", "other/index.html")}
+
+    assert doctests_outside_code(pages) == ["index.html: import keras"]
+    assert broken_links(tmp_path, pages) == [
+        "index.html: other/#nowhere (no anchor #nowhere in other/index.html)",
+        "index.html: gone/ (no file gone)",
+    ]
+    assert images(tmp_path, pages) == (2, ["index.html: 'missing.png'"])
+    assert empty_columns(pages) == [
+        "index.html: the column 'Type' of a table ['Name', 'Type'] is empty on every row (1 tables)"
+    ]
+    assert wide_code(pages) == [f"index.html:\n  ({CODE_WIDTH + 1}) {wide}"]
