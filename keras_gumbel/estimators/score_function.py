@@ -125,13 +125,13 @@ def score_function_loss(log_prob, reward, baseline=None):
     Minimising it maximises the expected reward. It is the mean of
     `score_function_terms(log_prob, reward, baseline)`.
 
-    Example:
-
-    >>> import keras, keras_gumbel
-    >>> log_prob = keras.ops.log([0.2, 0.5, 0.5])
-    >>> reward = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
-    >>> round(float(keras_gumbel.estimators.score_function_loss(log_prob, reward)), 4)
-    0.9986
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> log_prob = keras.ops.log([0.2, 0.5, 0.5])
+        >>> reward = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
+        >>> loss = keras_gumbel.estimators.score_function_loss(log_prob, reward)
+        >>> round(float(loss), 4)
+        0.9986
     """
     return ops.mean(score_function_terms(log_prob, reward, baseline))
 
@@ -141,7 +141,8 @@ class ScoreFunction(Estimator):
 
     For S sampled actions of each of B inputs, with rewards R [S, B]:
 
-        loss = score_function_loss(log_prob, R, b) + baseline_loss - entropy_weight * mean(entropy)
+        loss = score_function_loss(log_prob, R, b)
+               + baseline_loss - entropy_weight * mean(entropy)
 
     where `b` and `baseline_loss` come from the baseline (`baseline_loss` is
     0 for all but a learned one). The gradient of the first term is an
@@ -160,12 +161,13 @@ class ScoreFunction(Estimator):
     (`baseline`, and `baseline_loss` for a learned one) and, with a positive
     `entropy_weight`, `entropy`.
 
-    Example:
-
-    >>> import keras, keras_gumbel
-    >>> estimator = keras_gumbel.estimators.ScoreFunction(baseline="leave_one_out", entropy_weight=0.01)
-    >>> estimator.metric_names
-    ('loss', 'baseline', 'entropy')
+    Examples:
+        >>> import keras_gumbel
+        >>> estimator = keras_gumbel.estimators.ScoreFunction(
+        ...     baseline="leave_one_out", entropy_weight=0.01
+        ... )
+        >>> estimator.metric_names
+        ('loss', 'baseline', 'entropy')
     """
 
     def __init__(self, baseline=None, entropy_weight=0.0):

@@ -372,16 +372,21 @@ class ReinforceModel(TrackSeedState, keras.Model):
             `ScoreFunction(baseline, entropy_weight)` (not with those two).
         **kwargs: `keras.Model` keyword arguments (`name`, ...).
 
-    Example:
+    Examples:
+        ```python
+        policy = keras.Sequential(
+            [keras.Input((num_contexts,)), keras.layers.Dense(num_actions)]
+        )
 
-    ```python
-    policy = keras.Sequential([keras.Input((num_contexts,)), keras.layers.Dense(num_actions)])
-    def reward_fn(contexts, actions):  # actions are one-hot
-        return keras.ops.sum(actions * payoff_table_rows(contexts), axis=-1)
-    model = keras_gumbel.ReinforceModel(policy, reward_fn, num_samples=4, baseline="leave_one_out")
-    model.compile(optimizer="adam")
-    model.fit(contexts, epochs=10)
-    ```
+        def reward_fn(contexts, actions):  # actions are one-hot
+            return keras.ops.sum(actions * payoffs(contexts), axis=-1)
+
+        model = keras_gumbel.ReinforceModel(
+            policy, reward_fn, num_samples=4, baseline="leave_one_out"
+        )
+        model.compile(optimizer="adam")
+        model.fit(contexts, epochs=10)
+        ```
     """
 
     def __init__(
