@@ -16,7 +16,7 @@ class GumbelAttention(TemperatureLayer):
     """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
 
         scores = keys . query / sqrt(d)      [batch, (queries,) set size]
-        weights = sampler(scores)            (see `mode`)
+        weights = sampler(scores)            (see mode, below)
         output = sum_i weights_i * values_i  [batch, (queries,) value dim]
 
     One query per example ([batch, d]) or several, as in a Transformer

@@ -39,6 +39,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # of its 13.6 px monospace font; 79 leaves room for the API pages' indented blocks.
 CODE_WIDTH = 79
 
+# Columns a table can have and fit it: Material gives each cell at least 5rem (100 px at its 20 px root size),
+# and a table of 7 already runs past the right edge, where its last column is cut off.
+TABLE_COLUMNS = 6
+
 # HTML elements that have no end tag.
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -336,6 +340,24 @@ def test_code_fits_the_content_width(site):
     assert not wide, f"code lines over {CODE_WIDTH} characters (they scroll or are cut off):\n" + "\n".join(wide)
 
 
+def wide_tables(pages):
+    wide = []
+    for page_path, page in pages.items():
+        for table in page.content().iter("table"):
+            cells = [[c for c in row.children if getattr(c, "tag", None) in ("th", "td")] for row in table.iter("tr")]
+            columns = max(map(len, cells), default=0)
+            if columns > TABLE_COLUMNS:
+                headers = [" ".join(th.text().split()) for th in table.iter("th")]
+                wide.append(f"{page_path}: a table of {columns} columns {headers}")
+    return wide
+
+
+def test_tables_fit_the_content_width(site):
+    _, pages = site
+    wide = wide_tables(pages)
+    assert not wide, f"tables of more than {TABLE_COLUMNS} columns (the last ones are cut off):\n" + "\n".join(wide)
+
+
 def test_the_checks_find_the_defects_they_name(tmp_path):
     """Each check, on a two-page site holding one defect of its kind next to its correct form."""
     wide = "x" * (CODE_WIDTH + 1)
@@ -349,6 +371,8 @@ def test_the_checks_find_the_defects_they_name(tmp_path):
         <a href="https://arxiv.org/abs/1611.01144">external</a><br>
         <img src="figure.png"><img src="missing.png">
         <table><tr><th>Name</th><th>Type</th></tr><tr><td>a</td><td> </td></tr></table>
+        <table><tr>{"<td>1</td>" * (TABLE_COLUMNS + 1)}</tr></table>
+        <table><tr>{"<td>1</td>" * TABLE_COLUMNS}</tr></table>
         <pre><code>{wide}</code></pre><pre><code>{wide[1:]}</code></pre>
         </article></body></html>"""
     )
@@ -365,3 +389,4 @@ def test_the_checks_find_the_defects_they_name(tmp_path):
         "index.html: the column 'Type' of a table ['Name', 'Type'] is empty on every row (1 tables)"
     ]
     assert wide_code(pages) == [f"index.html:\n  ({CODE_WIDTH + 1}) {wide}"]
+    assert wide_tables(pages) == [f"index.html: a table of {TABLE_COLUMNS + 1} columns []"]
