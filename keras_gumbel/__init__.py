@@ -24,7 +24,7 @@ from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "GumbelAttention",

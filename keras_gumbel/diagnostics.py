@@ -12,12 +12,16 @@ of the summed objective holds each row's estimate).
 
 TensorFlow backend (it uses `tf.GradientTape`).
 
->>> import keras, numpy as np, keras_gumbel
->>> f = lambda z: (keras.ops.sum(z * np.arange(4.0, dtype="float32"), axis=-1) - 1.5) ** 2
->>> logits = np.zeros(4, "float32")
->>> result = keras_gumbel.diagnostics.gradient_bias_variance("reinforce_leave_one_out", logits, f, num_estimates=2000)
->>> bool(result["bias"] < 5 * result["bias_standard_error"])  # REINFORCE is unbiased
-True
+Examples:
+    >>> import keras, numpy as np, keras_gumbel
+    >>> values = np.arange(4.0, dtype="float32")
+    >>> f = lambda z: (keras.ops.sum(z * values, axis=-1) - 1.5) ** 2
+    >>> logits = np.zeros(4, "float32")
+    >>> result = keras_gumbel.diagnostics.gradient_bias_variance(
+    ...     "reinforce_leave_one_out", logits, f, num_estimates=2000
+    ... )
+    >>> bool(result["bias"] < 5 * result["bias_standard_error"])  # unbiased
+    True
 """
 
 import math
