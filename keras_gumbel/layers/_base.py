@@ -127,22 +127,9 @@ class CategoricalLayer(TemperatureLayer):
 
     _hard = False
 
-    def __init__(
-        self,
-        temperature=1.0,
-        axis=-1,
-        sample_at_inference=False,
-        trainable_temperature=False,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(
-            temperature=temperature,
-            sample_at_inference=sample_at_inference,
-            trainable_temperature=trainable_temperature,
-            seed=seed,
-            **kwargs,
-        )
+    def __init__(self, temperature=1.0, axis=-1, **kwargs):
+        # The public layers spell out their arguments; the rest are TemperatureLayer's.
+        super().__init__(temperature=temperature, **kwargs)
         self.axis = _validation.check_int("axis", axis)
         self.supports_masking = True
 
