@@ -122,10 +122,12 @@ class CategoricalLayer(TemperatureLayer):
     """A `TemperatureLayer` over a category axis: Categorical(logits) relaxed or sampled along `axis`.
 
     Adds the category axis, Keras masks over it and `distribution()`.
-    Subclasses set `_hard` (one-hot forward) or override `_draw`.
+    Subclasses set `_hard` (one-hot forward) or `log_space` (the log of the
+    relaxed sample), or override `_draw`.
     """
 
     _hard = False
+    log_space = False
 
     def __init__(self, temperature=1.0, axis=-1, **kwargs):
         # The public layers spell out their arguments; the rest are TemperatureLayer's.
@@ -147,7 +149,13 @@ class CategoricalLayer(TemperatureLayer):
     def _draw(self, inputs, temperature, axis, add_noise):
         """The sample (or, without noise, the deterministic output) for checked inputs."""
         return _sampling.categorical(
-            inputs, temperature, axis=axis, hard=self._hard, seed=self.seed_generator, add_noise=add_noise
+            inputs,
+            temperature,
+            axis=axis,
+            hard=self._hard,
+            seed=self.seed_generator,
+            add_noise=add_noise,
+            log_space=self.log_space,
         )
 
     def distribution(self, logits):
@@ -161,7 +169,9 @@ class CategoricalLayer(TemperatureLayer):
 
         Returns:
             `tfd.RelaxedOneHotCategorical(temperature, logits)` for the relaxed
-            layer, `tfd.OneHotCategorical(logits)` for the straight-through one.
+            layer (`tfd.ExpRelaxedOneHotCategorical`, the law of the log-space
+            samples, with `log_space=True`), `tfd.OneHotCategorical(logits)`
+            for the straight-through one.
         """
         from keras_gumbel import distributions
 
@@ -170,7 +180,7 @@ class CategoricalLayer(TemperatureLayer):
         if self._hard:
             return distributions.one_hot_categorical(logits, axis=axis, dtype=logits.dtype)
         temperature = distributions.layer_temperature(self, logits.dtype)
-        return distributions.relaxed_one_hot_categorical(logits, temperature, axis=axis)
+        return distributions.relaxed_one_hot_categorical(logits, temperature, axis=axis, log_space=self.log_space)
 
     def get_config(self):
         config = super().get_config()

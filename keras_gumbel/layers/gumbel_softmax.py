@@ -2,7 +2,6 @@
 
 import keras
 
-from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.layers._base import CategoricalLayer
 
@@ -110,34 +109,6 @@ class GumbelSoftmax(CategoricalLayer):
             **kwargs,
         )
         self.log_space = _validation.check_bool("log_space", log_space)
-
-    def _draw(self, inputs, temperature, axis, add_noise):
-        return _sampling.categorical(
-            inputs,
-            temperature,
-            axis=axis,
-            hard=False,
-            seed=self.seed_generator,
-            add_noise=add_noise,
-            log_space=self.log_space,
-        )
-
-    def distribution(self, logits):
-        """The TFP distribution of this layer's samples in training.
-
-        `tfd.RelaxedOneHotCategorical(temperature, logits)`, or, with
-        `log_space=True`, `tfd.ExpRelaxedOneHotCategorical(temperature, logits)`
-        (the law of the log-space samples). The category axis is moved last,
-        where TFP's event axis is. Requires `tensorflow-probability[tf]`.
-        """
-        if not self.log_space:
-            return super().distribution(logits)
-        from keras_gumbel import distributions
-
-        logits = keras.ops.convert_to_tensor(logits)
-        axis = _validation.check_category_axis(logits, self.axis)
-        temperature = distributions.layer_temperature(self, logits.dtype)
-        return distributions.relaxed_one_hot_categorical(logits, temperature, axis=axis, log_space=True)
 
     def get_config(self):
         config = super().get_config()
