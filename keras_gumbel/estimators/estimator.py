@@ -1,31 +1,45 @@
 """`Estimator`: the interface every gradient estimator of `make_train_step` and `ReinforceModel` implements."""
 
+from keras import ops
+
 __all__ = ["Estimator"]
 
 
 class Estimator:
     """The interface of an estimator of `grad E_{a ~ p_theta}[R(a)]` from sampled actions and their rewards.
 
-    The training helpers (`make_train_step`, `ReinforceModel`) draw S actions
-    for each of B inputs from the policy's distribution, call `reward_fn` on
-    them, and hand everything to `loss`; they minimise what it returns and log
-    its metrics. `ScoreFunction` is the first implementation; others (VIMCO,
-    DisARM, RELAX, ...) implement the same four members:
+    For each batch, the training helpers (`make_train_step`, `ReinforceModel`)
+    build the policy's distribution and call `estimate` with it, a function
+    that evaluates the rewards of any number of actions per input (one
+    `reward_fn` call), a function that gives their log-probabilities, the
+    number of samples asked for and the step's seed; they minimise the loss it
+    returns and log its metrics. An estimator implements:
 
+    - `estimate(distribution, evaluate, log_prob, num_samples, seed, inputs,
+      training)`: returns `(loss, metrics, rewards)`. The default draws
+      `num_samples` actions, evaluates them and hands everything to `loss`
+      (the score function's way); an estimator that chooses its own actions
+      (antithetic pairs, samples without replacement, every category)
+      overrides it, and need not implement `loss`.
     - `loss(distribution, actions, log_prob, rewards, inputs, training)`:
-      returns `(loss, metrics)`, a scalar whose gradient estimates
-      `-grad E[reward]` (plus whatever trains the estimator's own weights),
-      and a dict with a value for each of `metric_names`.
+      used by the default `estimate`; returns `(loss, metrics)`, a scalar
+      whose gradient estimates `-grad E[reward]` (plus whatever trains the
+      estimator's own weights), and a dict with a value for each of
+      `metric_names`.
     - `metric_names`: the names of those metrics, known before the first step
       (`ReinforceModel` creates a tracker for each up front). A metric named
       `"loss"` replaces the loss in the logs (`ScoreFunction` logs its
       surrogate there, without a learned baseline's loss and the entropy
-      bonus).
+      bonus); one named `"reward"` replaces the mean of the evaluated rewards
+      (e.g. an expectation computed exactly).
     - `layers`: the Keras layers holding the estimator's state or weights
       (a moving average, a learned baseline): their trainable weights are
       trained alongside the policy, and `ReinforceModel` saves them.
     - `check_num_samples(num_samples)`: raises a `ValueError` if the
       estimator cannot work with that many samples per input.
+
+    `ScoreFunction` implements `loss`; VIMCO, ARM/DisARM, REBAR/RELAX, the
+    unordered-set estimator and exact enumeration implement `estimate`.
     """
 
     #: The names of the metrics `loss` returns, in the order logs list them.
@@ -39,8 +53,46 @@ class Estimator:
     def check_num_samples(self, num_samples):
         """Raises a `ValueError` if `num_samples` samples per input are too few for this estimator."""
 
+    def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
+        """The loss to minimise for one batch, its metrics, and the rewards evaluated for it.
+
+        The default draws `num_samples` actions per input from
+        `distribution` (without gradient), evaluates their rewards and
+        log-probabilities, and returns `loss(...)` on them with the rewards.
+
+        Args:
+            distribution: The policy's distribution for the batch (a TFP
+                distribution in the training helpers, e.g.
+                `OneHotCategorical(logits)` or `Independent(Bernoulli)`):
+                batch shape [B, ...]. Estimators that need the logits read
+                `distribution.logits_parameter()`.
+            evaluate: `evaluate(actions) -> rewards`: actions [S', B, ...] for
+                any S' (not only `num_samples`) to their rewards [S', B]
+                (float32, without gradient), in one `reward_fn` call on
+                S' * B rows.
+            log_prob: `log_prob(actions) -> [S', B]`: `log p_theta(actions)`
+                (float32, summed over independent components),
+                differentiable in theta.
+            num_samples: The samples per input the user asked for.
+            seed: The step's seed for stateless random ops (an int32 [2]
+                tensor in the training helpers, distinct on every replica),
+                e.g. `distribution.sample(n, seed=seed)`.
+            inputs: The batch of B inputs.
+            training: Whether this is a training step.
+
+        Returns:
+            `(loss, metrics, rewards)`: a scalar tensor, a dict with a value
+            for each of `metric_names`, and the rewards [S', B] evaluated
+            (the logged `reward` is their mean unless `metrics` has one).
+        """
+        actions = ops.stop_gradient(distribution.sample(num_samples, seed=seed))  # [S, B, ...]
+        action_log_prob = log_prob(actions)
+        rewards = evaluate(actions)
+        loss, metrics = self.loss(distribution, actions, action_log_prob, rewards, inputs, training)
+        return loss, metrics, rewards
+
     def loss(self, distribution, actions, log_prob, rewards, inputs, training=None):
-        """The loss to minimise for one batch, and its metrics.
+        """The loss to minimise for one batch, and its metrics (called by the default `estimate`).
 
         Args:
             distribution: The policy's distribution for the batch (a TFP
@@ -56,4 +108,4 @@ class Estimator:
             `(loss, metrics)`: a scalar tensor and a dict with a value for each
             of `metric_names`.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement `loss`.")
+        raise NotImplementedError(f"{type(self).__name__} must implement `loss` (or override `estimate`).")

@@ -55,6 +55,12 @@ def _flatten_samples(tensor):
     return ops.reshape(tensor, (-1, *shape[2:]))
 
 
+def _num_samples(actions):
+    """S of actions [S, B, ...]: an int when it is known when traced, else a scalar tensor."""
+    size = actions.shape[0]
+    return size if size is not None else ops.shape(actions)[0]
+
+
 def _repeat_inputs(structure, num_samples):
     """Each input repeated for every sample, sample-major: [B, ...] -> [S * B, ...]."""
 
@@ -153,18 +159,19 @@ class _Objective:
 
         distribution = _as_distribution(policy_output, self.distribution)
         seed = _backend.tf_seed(self.seed_generator)  # distinct on every replica
-        actions = tf.stop_gradient(distribution.sample(self.num_samples, seed=seed))  # [S, B, ...]
-        # In float32 whatever the policy's dtype (float64, mixed precision), as the other losses are.
-        log_prob = tf.cast(self._check_log_prob(distribution.log_prob(actions), inputs), tf.float32)
-        # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
-        log_prob = tf.reshape(log_prob, tf.concat([tf.shape(log_prob)[:2], [-1]], 0))
-        log_prob = tf.reduce_sum(log_prob, axis=-1)  # [S, B]
-        rewards = self.rewards(inputs, targets, actions, self.num_samples, jit_compile)
 
-        loss, estimator_metrics = self.estimator.loss(distribution, actions, log_prob, rewards, inputs, training)
+        def evaluate(actions):
+            return self.rewards(inputs, targets, actions, _num_samples(actions), jit_compile)
+
+        def log_prob(actions):
+            return self.log_prob(distribution, actions, inputs)
+
+        loss, estimator_metrics, rewards = self.estimator.estimate(
+            distribution, evaluate, log_prob, self.num_samples, seed, inputs, training
+        )
         if set(estimator_metrics) != set(self.estimator.metric_names):
             raise ValueError(
-                f"{type(self.estimator).__name__}.loss returned the metrics {sorted(estimator_metrics)}, but its "
+                f"{type(self.estimator).__name__}.estimate returned the metrics {sorted(estimator_metrics)}, but its "
                 f"metric_names are {list(self.estimator.metric_names)}: they must name the same metrics "
                 "(ReinforceModel creates a tracker for each before training)."
             )
@@ -187,6 +194,16 @@ class _Objective:
         greedy = tf.expand_dims(tf.cast(mode, distribution.dtype), 0)
         return tf.reduce_mean(self.rewards(inputs, targets, greedy, 1, jit_compile))
 
+    def log_prob(self, distribution, actions, inputs):
+        """`log p(actions)` of actions [S, B, ...]: checked, float32, summed over independent components: [S, B]."""
+        import tensorflow as tf
+
+        # In float32 whatever the policy's dtype (float64, mixed precision), as the other losses are.
+        log_prob = tf.cast(self._check_log_prob(distribution.log_prob(actions), inputs), tf.float32)
+        # Independent components (e.g. Normal over a vector) multiply: sum their log-probabilities.
+        log_prob = tf.reshape(log_prob, tf.concat([tf.shape(log_prob)[:2], [-1]], 0))
+        return tf.reduce_sum(log_prob, axis=-1)  # [S, B]
+
     def _check_log_prob(self, log_prob, inputs):
         """`log_prob` of the [S, B, ...] actions must be [S, B, ...]: a distribution's batch is the inputs' batch."""
         import tensorflow as tf
@@ -195,7 +212,7 @@ class _Objective:
         batch_size, static_batch = tf.shape(first_input)[0], first_input.shape[0]
         message = (
             "The policy's distribution must have the batch of inputs as its first batch axis: log_prob of "
-            f"{self.num_samples} samples per input should have shape [num_samples, batch_size, ...]; it has shape "
+            "samples [num_samples, batch_size, ...] should have shape [num_samples, batch_size, ...]; it has shape "
             f"{tuple(log_prob.shape)}. Check its batch_shape (e.g. a tfd.Independent whose "
             "reinterpreted_batch_ndims folds the batch axis into the event)."
         )
