@@ -505,3 +505,48 @@ def test_compute_loss_is_the_estimators_loss_plus_the_models_losses():
     assert float(model.compute_loss(x, None, model(x), training=False)) == pytest.approx(0.5 * 6)
     with pytest.raises(ValueError, match="sample_weight"):
         model.compute_loss(x, None, model(x), sample_weight=np.ones(8), training=False)
+
+
+class EveryAction(estimators.Estimator):
+    """An estimator that chooses its own actions: every category once (S' = K, whatever num_samples is)."""
+
+    metric_names = ("reward", "seen")
+
+    def __init__(self):
+        self.seen = []
+
+    def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
+        logits = distribution.logits_parameter()
+        batch_size = tf.shape(logits)[0]
+        actions = tf.tile(tf.eye(NUM_ACTIONS)[:, None, :], [1, batch_size, 1])  # [K, B, K]
+        action_log_prob = log_prob(actions)
+        rewards = evaluate(actions)
+        self.seen.append((num_samples, tuple(action_log_prob.shape), tuple(rewards.shape), seed.dtype))
+        expected = tf.reduce_sum(tf.exp(action_log_prob) * rewards, 0)  # the exact expectation, [B]
+        loss = -tf.reduce_mean(expected)
+        return loss, {"reward": tf.reduce_mean(expected), "seen": tf.cast(tf.size(rewards), "float32")}, rewards
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_an_estimator_may_evaluate_its_own_number_of_actions(jit_compile):
+    estimator = EveryAction()
+    policy = bandit_policy()
+    step = keras_gumbel.make_train_step(
+        policy, bandit_reward, keras.optimizers.SGD(0.5), num_samples=3, estimator=estimator, jit_compile=jit_compile
+    )
+    contexts = tf.constant(CONTEXTS[:8])
+    first = step(contexts)
+    # evaluate and log_prob took K = 4 actions per input, not num_samples = 3; the estimate got the seed.
+    assert estimator.seen[0][:3] == (3, (NUM_ACTIONS, 8), (NUM_ACTIONS, 8)) and estimator.seen[0][3] == tf.int32
+    assert float(first["seen"]) == NUM_ACTIONS * 8
+    # The estimator's "reward" (the exact expected reward) replaces the mean of the evaluated rewards (1/K).
+    probabilities = softmax(keras.ops.convert_to_numpy(policy(contexts)))
+    later = step(contexts)
+    np.testing.assert_allclose(
+        float(later["reward"]),
+        np.mean(np.sum(probabilities * np.eye(NUM_ACTIONS)[BEST_ACTION[np.argmax(CONTEXTS[:8], -1)]], -1)),
+        rtol=1e-5,
+    )
+    for _ in range(30):
+        last = step(contexts)
+    assert float(last["reward"]) > float(first["reward"]) + 0.3
