@@ -18,6 +18,9 @@ or needed, each with a backend-agnostic fallback:
   `tf.distribute` strategy (a plain `SeedGenerator` gives every replica the
   same state, hence the same noise): the replica id is folded in.
 - `fold_seed`: an integer seed as the backend's seed dtype holds it.
+- `normalize_seed`, `fold_in`: seed tensors (a JAX key; two integers, as
+  TensorFlow's stateless ops take them) in the form the backend's random ops
+  take, and a second independent seed derived from one.
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
@@ -109,6 +112,67 @@ def fold_seed(seed):
     return seed
 
 
+def _invalid_seed_tensor(seed, expected):
+    return ValueError(
+        "Invalid value received for argument `seed`. Expected "
+        f"{expected}. Received: seed=<a tensor of shape {tuple(seed.shape)} and dtype "
+        f"{keras.backend.standardize_dtype(seed.dtype)}>"
+    )
+
+
+def normalize_seed(seed):
+    """A seed as the running backend's random ops take it; integers, `None` and SeedGenerators unchanged.
+
+    A seed tensor holds two integers, as `keras.random` seeds do (and as
+    TensorFlow's `tf.random.stateless_*` ops take them); inside `jax.jit` or a
+    `tf.function` it may be a traced value, so that each call draws from the
+    key it is given:
+
+    - JAX: a key from `jax.random.key` (used as is) or two integers (such as
+      `jax.random.PRNGKey(0)`), taken as a raw uint32 key, as
+      `keras.random` takes them.
+    - TensorFlow: two integers, the stateless seed of `tf.random.stateless_*`
+      (int64 values are folded into int32 as Keras folds its seed state).
+    - PyTorch: two integers `[a, b]`, drawn with the integer seed
+      `(a + b) mod 2**31`, as Keras seeds PyTorch's generator from the state
+      `[a, b]` of a `SeedGenerator` (read on the host: not inside
+      `torch.compile`).
+    """
+    if seed is None or isinstance(seed, (int, keras.random.SeedGenerator)):
+        return seed
+    name = backend()
+    if name == "jax":
+        import jax
+
+        if isinstance(seed, jax.Array) and jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key):
+            if seed.shape != ():
+                raise _invalid_seed_tensor(seed, "a single JAX key (shape ()); split a batch of keys yourself")
+            return seed
+        seed = jax.numpy.asarray(seed)
+    else:
+        seed = keras.ops.convert_to_tensor(seed)
+    dtype = keras.backend.standardize_dtype(seed.dtype)
+    if tuple(seed.shape) != (2,) or not ("int" in dtype and dtype != "bool"):
+        raise _invalid_seed_tensor(seed, "a seed tensor of two integers (shape (2,)), a JAX key, or an integer")
+    if name == "jax":
+        return seed.astype("uint32")
+    if name == "torch":
+        first, second = (int(value) for value in keras.ops.convert_to_numpy(seed))
+        return (first + second) % 2**31
+    return seed
+
+
+def fold_in(seed, data):
+    """A seed tensor for a draw independent of `seed`'s (a normalised seed tensor; JAX key or TF seed)."""
+    if backend() == "jax":
+        import jax
+
+        return jax.random.fold_in(seed, data)
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_fold_in(tf_seed(seed), data)
+
+
 def uniform_positive(shape, seed=None, dtype="float32"):
     """Uniform samples on `[tiny, 1)`, so that `log(u)` is always finite.
 
@@ -119,8 +183,8 @@ def uniform_positive(shape, seed=None, dtype="float32"):
     Args:
         shape: The shape of the sample.
         seed: `None` (Keras' global generator), an integer (the same draw on
-            every call, as in `keras.random`), or a `keras.random.SeedGenerator`
-            (a reproducible stream).
+            every call, as in `keras.random`), a `keras.random.SeedGenerator`
+            (a reproducible stream), or a seed tensor from `normalize_seed`.
         dtype: A floating dtype, `"float32"` or `"float64"`.
     """
     dtype = keras.backend.standardize_dtype(dtype)
@@ -139,7 +203,8 @@ def tf_seed(seed):
 
     Args:
         seed: A `keras.random.SeedGenerator` (its next seed), an integer
-            (`[seed, 0]`), or `None` (Keras' global generator).
+            (`[seed, 0]`), `None` (Keras' global generator), or a seed
+            tensor of two integers (used as is).
     """
     import tensorflow as tf
 
@@ -147,7 +212,7 @@ def tf_seed(seed):
         seed = seed.next()
     elif seed is None:
         seed = _tf_private.keras_global_seed()
-    else:
+    elif isinstance(seed, int):
         seed = tf.constant([seed, 0], tf.int64)
     # Keras keeps SeedGenerator state as int64 (a TF device-placement rule),
     # while the stateless kernels (and XLA) want int32: fold it as Keras does.

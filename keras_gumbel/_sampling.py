@@ -5,7 +5,7 @@ arguments and call these. Everything here is written with `keras.ops`, with
 `_backend` for the few backend-specific routes.
 
 - `prepare`, `compute_dtype_for`, `check_temperature`: arguments as the kernels take them.
-- `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise.
+- `check_seed`, `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise.
 - `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
   the deterministic output the layers give at inference).
 - `one_hot_of_argmax`, `with_softmax_gradient`, `with_gradient_of`,
@@ -95,12 +95,20 @@ def check_temperature(temperature):
     return _validation.check_temperature(temperature)
 
 
-def derived_seed(seed):
-    """A second integer seed from `seed`, for a second independent stateless draw.
+def check_seed(seed):
+    """An op's `seed` argument, checked and in the form the backend draws with (see `_backend.normalize_seed`)."""
+    return _backend.normalize_seed(_validation.check_seed(seed, tensors=True))
 
-    In [0, 2**31): every backend's seed dtype holds it (JAX's is uint32).
+
+def derived_seed(seed):
+    """A second seed from a stateless `seed` (an integer or a seed tensor), for a second independent draw.
+
+    An integer gives an integer in [0, 2**31): every backend's seed dtype
+    holds it (JAX's is uint32). A seed tensor gives the backend's fold-in.
     """
-    return (seed * 0x9E3779B1 + 0x7F4A7C15) % 2**31
+    if isinstance(seed, int):
+        return (seed * 0x9E3779B1 + 0x7F4A7C15) % 2**31
+    return _backend.fold_in(seed, 1)
 
 
 def prepare(logits, axis=None):

@@ -107,14 +107,25 @@ def check_category_axis(tensor, axis, name="logits"):
     return axis
 
 
-def check_seed(value):
+def check_seed(value, tensors=False):
+    """Checks a `seed` argument: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    With `tensors=True` (the ops), arrays and tensors pass through too:
+    `_backend.normalize_seed` checks them as the running backend's random ops
+    take them (a JAX key, a seed tensor of two integers).
+    """
     import keras
 
     if value is None or isinstance(value, keras.random.SeedGenerator):
         return value
     value = _as_number(value)
+    if tensors and hasattr(value, "shape") and hasattr(value, "dtype"):
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(invalid("seed", "None, an integer or a keras.random.SeedGenerator", value))
+        expected = "None, an integer or a keras.random.SeedGenerator"
+        if tensors:
+            expected = "None, an integer, a keras.random.SeedGenerator or a seed tensor (a JAX key, or two integers)"
+        raise TypeError(invalid("seed", expected, value))
     if not -(2**63) <= value < 2**63:
         raise ValueError(invalid("seed", "an integer that fits in 64 bits", value))
     return int(value)

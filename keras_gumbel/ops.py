@@ -25,6 +25,21 @@ Numerics, for every function here:
 - NaN or `+inf` logits are invalid input and are not hidden: the row's output
   holds NaN (the whole row for `hard=True`) and so does its gradient.
 
+Seeds, for every function here, as `keras.random` takes them:
+
+- `None`: Keras' global generator (inside `jax.jit`, only under a
+  `keras.StatelessScope`, as for `keras.random`);
+- an integer: the same draw on every call (a constant inside `jax.jit` or a
+  `tf.function`);
+- a `keras.random.SeedGenerator`: a reproducible stream of different draws;
+- a seed tensor, the functional way, also inside `jax.jit` and `tf.function`
+  where it may be traced: on JAX a key (`jax.random.key(0)`, or
+  `jax.random.PRNGKey(0)`), on TensorFlow two integers as
+  `tf.random.stateless_*` takes them, on PyTorch two integers `[a, b]` drawn
+  as the integer `(a + b) mod 2**31`. The same key gives the same draw,
+  different keys independent draws; split or fold in a key per call, as with
+  `jax.random`.
+
 These checks cost nothing extra: detecting and repairing all-masked rows inside
 the sampler would add two passes over the data to every call (about 7-10% of
 the forward and backward time in `benchmarks/speed.py`).
@@ -62,8 +77,9 @@ def gumbel_noise(shape, seed=None, dtype="float32"):
     Args:
         shape: Shape of the sample.
         seed: `None` (Keras' global generator), an integer (the same draw on
-            every call, as in `keras.random`) or a `keras.random.SeedGenerator`
-            (a reproducible stream of different draws).
+            every call, as in `keras.random`), a `keras.random.SeedGenerator`
+            (a reproducible stream of different draws) or a seed tensor (a
+            JAX key): see Seeds in the module docstring.
         dtype: `"float32"` (the default) or `"float64"`.
 
     Returns:
@@ -76,7 +92,7 @@ def gumbel_noise(shape, seed=None, dtype="float32"):
         raise ValueError(
             _validation.invalid("shape", "a fully defined shape (for dynamic sizes pass keras.ops.shape(x))", shape)
         )
-    return ops.negative(_sampling.log_exponential(shape, _validation.check_seed(seed), dtype))
+    return ops.negative(_sampling.log_exponential(shape, _sampling.check_seed(seed), dtype))
 
 
 def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
@@ -98,8 +114,9 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
             (not checked: it is the caller's to keep positive).
         hard: If `True`, return one-hot samples with the relaxed gradient.
         axis: The category axis.
-        seed: `None`, an integer (the same draw on every call) or a
-            `keras.random.SeedGenerator` (a reproducible stream).
+        seed: `None`, an integer (the same draw on every call), a
+            `keras.random.SeedGenerator` (a reproducible stream) or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         A tensor with the shape and dtype of `logits`.
@@ -110,7 +127,7 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     """
     temperature = _sampling.check_temperature(temperature)
     _validation.check_bool("hard", hard)
-    seed = _validation.check_seed(seed)
+    seed = _sampling.check_seed(seed)
     logits = ops.convert_to_tensor(logits)
     axis = _validation.check_category_axis(logits, axis)
     return _sampling.categorical(logits, temperature, axis=axis, hard=hard, seed=seed, add_noise=True)
@@ -135,7 +152,8 @@ def log_gumbel_softmax(logits, temperature=1.0, axis=-1, seed=None):
         logits: Floating tensor of logits.
         temperature: Positive temperature.
         axis: The category axis.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         A tensor with the shape and dtype of `logits`; `logsumexp(z, axis) = 0`.
@@ -144,7 +162,7 @@ def log_gumbel_softmax(logits, temperature=1.0, axis=-1, seed=None):
         - [Maddison et al., 2017](https://arxiv.org/abs/1611.00712), appendix C.
     """
     temperature = _sampling.check_temperature(temperature)
-    seed = _validation.check_seed(seed)
+    seed = _sampling.check_seed(seed)
     logits = ops.convert_to_tensor(logits)
     axis = _validation.check_category_axis(logits, axis)
     return _sampling.categorical(logits, temperature, axis=axis, hard=False, seed=seed, add_noise=True, log_space=True)
@@ -171,7 +189,8 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
         temperature: Positive temperature of the relaxed gradient.
         num_draws: Positive integer: conditional draws averaged in the backward pass.
         axis: The category axis.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         An exact one-hot tensor with the shape and dtype of `logits`.
@@ -182,10 +201,12 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     """
     temperature = _sampling.check_temperature(temperature)
     num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
-    seed = _validation.check_seed(seed)
+    seed = _sampling.check_seed(seed)
     # Two draws follow: an integer seed gives each its own (stateless) seed,
     # since one seed for both would correlate them.
-    sample_seed, conditional_seed = (seed, _sampling.derived_seed(seed)) if isinstance(seed, int) else (seed, seed)
+    # A SeedGenerator gives the two draws its next two seeds.
+    stateless = seed is not None and not isinstance(seed, keras.random.SeedGenerator)
+    sample_seed, conditional_seed = (seed, _sampling.derived_seed(seed)) if stateless else (seed, seed)
     logits, axis, out_dtype = _sampling.prepare(logits, axis)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
     chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, sample_seed), axis)
@@ -229,7 +250,8 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
         logits: Floating tensor of logits.
         temperature: Positive temperature of the gradient.
         axis: The category axis.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         An exact one-hot tensor with the shape and dtype of `logits`.
@@ -241,7 +263,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     temperature = _sampling.check_temperature(temperature)
     logits, axis, out_dtype = _sampling.prepare(logits, axis)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, _validation.check_seed(seed)), axis)
+    chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, _sampling.check_seed(seed)), axis)
 
     def grad(logits, upstream):
         first = _backend.softmax(logits, axis)
@@ -271,7 +293,8 @@ def gumbel_top_k(logits, k, seed=None):
     Args:
         logits: Floating tensor [..., K].
         k: Integer, 1 <= k <= K.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         An int32 tensor [..., k] of category indices, the first drawn first.
@@ -280,7 +303,7 @@ def gumbel_top_k(logits, k, seed=None):
         - [Kool, van Hoof, Welling, 2019. Stochastic Beams and Where to Find Them](https://arxiv.org/abs/1903.06059)
     """
     logits, k, _ = _sampling.top_k_arguments(logits, k)
-    perturbed = _sampling.perturb(logits, _validation.check_seed(seed))
+    perturbed = _sampling.perturb(logits, _sampling.check_seed(seed))
     return ops.cast(ops.top_k(perturbed, k, sorted=True)[1], "int32")
 
 
@@ -308,7 +331,8 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
         k: Integer, 1 <= k <= K.
         temperature: Positive temperature.
         hard: Exact k-hot forward, relaxed gradient backward.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         A tensor with the shape and dtype of `logits`.
@@ -320,7 +344,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     _validation.check_bool("hard", hard)
     logits, k, out_dtype = _sampling.top_k_arguments(logits, k)
     inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
-    perturbed = _sampling.perturb(logits, _validation.check_seed(seed))
+    perturbed = _sampling.perturb(logits, _sampling.check_seed(seed))
     taken = ops.zeros_like(perturbed)
     weights = perturbed
     for _ in range(k):
@@ -350,7 +374,8 @@ def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
         logits: Floating tensor of log-odds; every entry is an independent variable.
         temperature: Positive temperature.
         hard: Exact 0/1 forward, relaxed gradient backward.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         A tensor with the shape and dtype of `logits`.
@@ -361,7 +386,7 @@ def relaxed_bernoulli(logits, temperature=1.0, hard=False, seed=None):
     temperature = _sampling.check_temperature(temperature)
     _validation.check_bool("hard", hard)
     logits = ops.convert_to_tensor(logits)
-    return _sampling.bernoulli(logits, temperature, hard, _validation.check_seed(seed), add_noise=True)
+    return _sampling.bernoulli(logits, temperature, hard, _sampling.check_seed(seed), add_noise=True)
 
 
 def relaxed_bernoulli_logits(logits, temperature=1.0, seed=None):
@@ -379,7 +404,8 @@ def relaxed_bernoulli_logits(logits, temperature=1.0, seed=None):
     Args:
         logits: Floating tensor of log-odds; every entry is an independent variable.
         temperature: Positive temperature.
-        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+        seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
+            tensor (a JAX key): see Seeds in the module docstring.
 
     Returns:
         A tensor with the shape and dtype of `logits`.
@@ -389,7 +415,7 @@ def relaxed_bernoulli_logits(logits, temperature=1.0, seed=None):
     """
     temperature = _sampling.check_temperature(temperature)
     logits = ops.convert_to_tensor(logits)
-    return _sampling.bernoulli(logits, temperature, False, _validation.check_seed(seed), add_noise=True, log_space=True)
+    return _sampling.bernoulli(logits, temperature, False, _sampling.check_seed(seed), add_noise=True, log_space=True)
 
 
 def mask_logits(logits, mask, axis=-1):
