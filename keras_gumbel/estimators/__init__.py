@@ -6,6 +6,8 @@
 - `baselines`: `leave_one_out_baseline` and the `Baseline` objects
   (`LeaveOneOut`, `MovingAverageBaseline`, `Learned`); `baselines.get` turns a
   `baseline=` argument into one.
+- `vimco`: `vimco_loss` and `VIMCO`, the multi-sample bound with leave-one-out
+  baselines (Mnih & Rezende, 2016).
 - `Estimator`: the interface the training helpers call; new estimators
   implement it.
 - `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
@@ -17,6 +19,7 @@ All but `training` run on every backend (keras.ops only).
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import training
+from keras_gumbel.estimators import vimco
 from keras_gumbel.estimators.baselines import Baseline
 from keras_gumbel.estimators.baselines import Learned
 from keras_gumbel.estimators.baselines import LeaveOneOut
@@ -28,6 +31,8 @@ from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
 from keras_gumbel.estimators.training import ReinforceModel
 from keras_gumbel.estimators.training import make_train_step
+from keras_gumbel.estimators.vimco import VIMCO
+from keras_gumbel.estimators.vimco import vimco_loss
 
 __all__ = [
     "Baseline",
@@ -37,6 +42,7 @@ __all__ = [
     "MovingAverageBaseline",
     "ReinforceModel",
     "ScoreFunction",
+    "VIMCO",
     "baselines",
     "leave_one_out_baseline",
     "make_train_step",
@@ -44,4 +50,6 @@ __all__ = [
     "score_function_loss",
     "score_function_terms",
     "training",
+    "vimco",
+    "vimco_loss",
 ]
