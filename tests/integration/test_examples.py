@@ -94,3 +94,21 @@ def test_estimator_quality_benchmark_prints_its_table(tmp_path):
 def test_hard_attention_experiment_runs(tmp_path):
     stdout = run("examples/hard_attention.py", "--epochs", "1", "--train", "500", "--output", str(tmp_path))
     assert "| reinforce |" in stdout and (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_pure_jax_training_loop_learns_with_the_annealed_layer():
+    pytest.importorskip("jax")
+    stdout = run("examples/jax_training_loop.py", "--steps", "300")
+    assert "step 300: loss" in stdout and "temperature 0.300" in stdout
+    accuracy = float(re.search(r"test accuracy of the inference-time codes: ([0-9.]+)", stdout).group(1))
+    assert accuracy > 0.5, stdout  # chance is 0.25; 0.71 when written
+
+
+@pytest.mark.slow
+def test_pytorch_training_loop_learns_with_the_annealed_layer():
+    pytest.importorskip("torch")
+    stdout = run("examples/torch_training_loop.py", "--steps", "200")
+    assert "step 200: loss" in stdout and "temperature 0.300" in stdout
+    accuracy = float(re.search(r"test accuracy of the inference-time codes: ([0-9.]+)", stdout).group(1))
+    assert accuracy > 0.5, stdout  # chance is 0.25; 0.72 when written
