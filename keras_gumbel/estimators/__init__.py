@@ -8,6 +8,8 @@
   `baseline=` argument into one.
 - `vimco`: `vimco_loss` and `VIMCO`, the multi-sample bound with leave-one-out
   baselines (Mnih & Rezende, 2016).
+- `enumeration`: `enumeration_loss`, `exact_expectation` and `Enumerate`,
+  the expectation summed over a small support (zero variance).
 - `Estimator`: the interface the training helpers call; new estimators
   implement it.
 - `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
@@ -17,6 +19,7 @@ All but `training` run on every backend (keras.ops only).
 """
 
 from keras_gumbel.estimators import baselines
+from keras_gumbel.estimators import enumeration
 from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import training
 from keras_gumbel.estimators import vimco
@@ -25,6 +28,9 @@ from keras_gumbel.estimators.baselines import Learned
 from keras_gumbel.estimators.baselines import LeaveOneOut
 from keras_gumbel.estimators.baselines import MovingAverageBaseline
 from keras_gumbel.estimators.baselines import leave_one_out_baseline
+from keras_gumbel.estimators.enumeration import Enumerate
+from keras_gumbel.estimators.enumeration import enumeration_loss
+from keras_gumbel.estimators.enumeration import exact_expectation
 from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.estimators.score_function import score_function_loss
@@ -36,6 +42,7 @@ from keras_gumbel.estimators.vimco import vimco_loss
 
 __all__ = [
     "Baseline",
+    "Enumerate",
     "Estimator",
     "LeaveOneOut",
     "Learned",
@@ -44,6 +51,9 @@ __all__ = [
     "ScoreFunction",
     "VIMCO",
     "baselines",
+    "enumeration",
+    "enumeration_loss",
+    "exact_expectation",
     "leave_one_out_baseline",
     "make_train_step",
     "score_function",
