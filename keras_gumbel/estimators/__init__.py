@@ -12,17 +12,33 @@
   the expectation summed over a small support (zero variance).
 - `Estimator`: the interface the training helpers call; new estimators
   implement it.
+- `arm`: ARM and DisARM (binary) and ARSM (categorical), from antithetic or
+  swapped samples: `antithetic_bernoulli`, `arm_gradient`, `arm_loss`,
+  `disarm_gradient`, `disarm_loss`, `arsm_actions`, `arsm_gradient`,
+  `arsm_loss` (pure maths) and the estimators `ARM`, `DisARM`, `ARSM`.
 - `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
   which train a policy with any estimator (TensorFlow backend).
 
 All but `training` run on every backend (keras.ops only).
 """
 
+from keras_gumbel.estimators import arm
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators import enumeration
 from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import training
 from keras_gumbel.estimators import vimco
+from keras_gumbel.estimators.arm import ARM
+from keras_gumbel.estimators.arm import ARSM
+from keras_gumbel.estimators.arm import DisARM
+from keras_gumbel.estimators.arm import antithetic_bernoulli
+from keras_gumbel.estimators.arm import arm_gradient
+from keras_gumbel.estimators.arm import arm_loss
+from keras_gumbel.estimators.arm import arsm_actions
+from keras_gumbel.estimators.arm import arsm_gradient
+from keras_gumbel.estimators.arm import arsm_loss
+from keras_gumbel.estimators.arm import disarm_gradient
+from keras_gumbel.estimators.arm import disarm_loss
 from keras_gumbel.estimators.baselines import Baseline
 from keras_gumbel.estimators.baselines import Learned
 from keras_gumbel.estimators.baselines import LeaveOneOut
@@ -41,7 +57,10 @@ from keras_gumbel.estimators.vimco import VIMCO
 from keras_gumbel.estimators.vimco import vimco_loss
 
 __all__ = [
+    "ARM",
+    "ARSM",
     "Baseline",
+    "DisARM",
     "Enumerate",
     "Estimator",
     "LeaveOneOut",
@@ -50,7 +69,16 @@ __all__ = [
     "ReinforceModel",
     "ScoreFunction",
     "VIMCO",
+    "antithetic_bernoulli",
+    "arm",
+    "arm_gradient",
+    "arm_loss",
+    "arsm_actions",
+    "arsm_gradient",
+    "arsm_loss",
     "baselines",
+    "disarm_gradient",
+    "disarm_loss",
     "enumeration",
     "enumeration_loss",
     "exact_expectation",

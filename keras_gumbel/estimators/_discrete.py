@@ -1,0 +1,151 @@
+"""What the coupled-sample estimators (ARM, DisARM, ARSM, REBAR, RELAX) share: their noise and their distributions.
+
+Private. `uniform` draws the uniforms every one of them starts from, from any
+seed the training helpers or a user give; `policy_logits` reads the logits of
+a Bernoulli or categorical policy distribution and says how its actions are
+written; `per_sample`, `surrogate_loss` turn per-sample gradient estimates
+into a loss whose gradient is their mean.
+"""
+
+import keras
+from keras import ops
+
+from keras_gumbel import _backend
+from keras_gumbel import _validation
+
+
+def uniform(shape, seed, dtype="float32"):
+    """Uniforms on `[tiny, 1)` (so that `log(u)` and `log(1 - u)` are finite) from any seed.
+
+    Args:
+        shape: The shape of the draw.
+        seed: `None`, an integer, a `keras.random.SeedGenerator`, or a seed
+            tensor (on TensorFlow an int32 [2] stateless seed: the step's seed
+            the training helpers pass to `Estimator.estimate`).
+        dtype: A floating dtype.
+    """
+    return _backend.uniform_positive(shape, seed=_backend.fold_seed(seed), dtype=keras.backend.standardize_dtype(dtype))
+
+
+def policy_logits(distribution, owner, kinds=("binary", "categorical", "index")):
+    """The logits of a policy's distribution, and the kind of its actions.
+
+    Returns `(logits, kind, dtype)`: `kind` is `"binary"` for a Bernoulli
+    (inside any `Independent`: logits [B, ...], one variable an entry),
+    `"categorical"` for a `OneHotCategorical` (logits [B, ..., K], one-hot
+    actions) and `"index"` for a `Categorical` (logits [B, ..., K], actions
+    are category indices); `dtype` is the dtype of its actions.
+
+    Raises:
+        TypeError: For any other distribution, or a kind not in `kinds`.
+    """
+    from keras_gumbel.distributions import tfp_distributions
+
+    tfd = tfp_distributions()
+    inner = distribution
+    while isinstance(inner, tfd.Independent):
+        inner = inner.distribution
+    kind = None
+    if isinstance(inner, tfd.Bernoulli):
+        kind = "binary"
+    elif isinstance(inner, tfd.OneHotCategorical):
+        kind = "categorical"
+    elif isinstance(inner, tfd.Categorical):
+        kind = "index"
+    if kind not in kinds:
+        names = {
+            "binary": "tfd.Bernoulli (or tfd.Independent of one)",
+            "categorical": "tfd.OneHotCategorical",
+            "index": "tfd.Categorical",
+        }
+        raise TypeError(
+            f"{owner} works with a policy distribution that is a {' or a '.join(names[k] for k in kinds)}; "
+            f"received {distribution!r}. Pass `distribution=` to the training helper to build one from the "
+            "policy's logits."
+        )
+    return inner.logits_parameter(), kind, distribution.dtype
+
+
+def as_actions(one_hot_or_binary, kind, dtype):
+    """Actions in the form a distribution of `kind` writes them: binary or one-hot values, or category indices."""
+    if kind == "index":
+        return ops.cast(ops.argmax(one_hot_or_binary, axis=-1), dtype)
+    return ops.cast(one_hot_or_binary, dtype)
+
+
+def _static_shape(tensor):
+    shape = tensor.shape
+    if getattr(shape, "rank", 0) is None:
+        return None
+    return tuple(size if isinstance(size, int) else None for size in shape)
+
+
+def per_sample(name, reward, reference):
+    """`reward` with trailing axes of size 1 added up to the rank of `reference`, after checking its shape.
+
+    A reward has one value per sample: its shape is the leading part of the
+    shape of the noise (`reference`), e.g. [n, B] for noise [n, B, D]; it is
+    broadcast over the remaining (event) axes.
+    """
+    reward = ops.convert_to_tensor(reward)
+    reward_shape, reference_shape = _static_shape(reward), _static_shape(reference)
+    if reward_shape is not None and reference_shape is not None:
+        prefix = reference_shape[: len(reward_shape)]
+        fits = len(reward_shape) <= len(reference_shape) and all(
+            r is None or p is None or r == p for r, p in zip(reward_shape, prefix)
+        )
+        if not fits:
+            raise ValueError(
+                f"Invalid value received for argument `{name}`. Expected one value per sample: a shape that "
+                f"is the leading part of the noise's shape, {reference_shape} (e.g. {reference_shape[:2]} "
+                f"for noise [num_samples, batch_size, ...]). Received: {name}.shape={reward_shape}"
+            )
+    for _ in range(len(reference.shape) - len(reward.shape)):
+        reward = ops.expand_dims(reward, -1)
+    return reward
+
+
+def check_noise(name, noise, logits, event_axes=0):
+    """Checks that the trailing axes of `noise` are those of `logits` (plus `event_axes` more)."""
+    noise_shape, logits_shape = _static_shape(noise), _static_shape(logits)
+    if noise_shape is None or logits_shape is None:
+        return
+    trailing = noise_shape[len(noise_shape) - len(logits_shape) - event_axes :]
+    if len(noise_shape) < len(logits_shape) + event_axes or not all(
+        n is None or lg is None or n == lg or lg == 1 for n, lg in zip(trailing, logits_shape)
+    ):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a shape that ends with the shape of "
+            f"`logits`, {logits_shape} (e.g. [num_samples, *logits.shape]). Received: {name}.shape={noise_shape}"
+        )
+
+
+def surrogate_loss(logits, gradient, reward_rank):
+    """A scalar whose gradient with respect to `logits` is `-mean(gradient)` over the samples.
+
+    `gradient` holds per-sample estimates of `grad_logits E[reward]` (its
+    first `reward_rank` axes index the samples and inputs, the rest are those
+    of one input's logits); the loss is `-sum(stop_gradient(gradient) *
+    logits)` summed over an input's logits and averaged over the rest, as
+    `score_function_loss` averages its terms.
+    """
+    logits = ops.convert_to_tensor(logits)
+    gradient = ops.stop_gradient(ops.cast(gradient, logits.dtype))
+    terms = ops.multiply(gradient, logits)
+    event_axes = tuple(range(reward_rank, len(terms.shape)))
+    if event_axes:
+        terms = ops.sum(terms, axis=event_axes)
+    return ops.negative(ops.mean(terms))
+
+
+def check_even_samples(owner, num_samples):
+    num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
+    if num_samples < 2 or num_samples % 2:
+        raise ValueError(
+            _validation.invalid(
+                "num_samples",
+                f"an even number >= 2 for {owner}: it evaluates antithetic pairs, two samples each",
+                num_samples,
+            )
+        )
+    return num_samples
