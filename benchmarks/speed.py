@@ -23,10 +23,22 @@ with a distribution-free 95% confidence interval (order statistics of the
 binomial). Single rounds on a shared 2-core machine move by +-5%; the paired
 ratio's interval is what says whether a difference is real.
 
+On the other backends (`--backend jax`, `--backend torch`), the same shapes
+and the same paired ratios, against each backend's native sampler:
+
+- JAX: `keras_gumbel.ops.gumbel_softmax(x, t, hard, seed=key)` against a
+  hand-written sampler (`jax.random.gumbel`, `jax.nn.softmax`, and
+  `y + stop_gradient(one_hot(argmax(y)) - y)` for straight-through), both
+  inside one `jax.jit` step that splits its key, as a JAX user writes it.
+- PyTorch: `keras_gumbel.ops.gumbel_softmax(x, t, hard, seed=generator)` and
+  the `GumbelSoftmax` / `StraightThroughGumbel` layers against
+  `torch.nn.functional.gumbel_softmax`, eager.
+
 Usage:
     python benchmarks/speed.py                 # the three standard shapes
     python benchmarks/speed.py --quick         # a seconds-long smoke run
     python benchmarks/speed.py --kernels       # also: what one graph-mode step is made of
+    python benchmarks/speed.py --backend jax   # the JAX table (also: torch)
 """
 
 import argparse
@@ -34,14 +46,30 @@ import math
 import os
 import random
 import statistics
+import sys
 import time
 
+
+def _requested_backend(argv):
+    """The `--backend` argument, read before Keras is imported (it fixes its backend on import)."""
+    for index, arg in enumerate(argv):
+        if arg == "--backend" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return "tensorflow"
+
+
+BACKEND = _requested_backend(sys.argv[1:])
+os.environ["KERAS_BACKEND"] = BACKEND
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
+
+if BACKEND == "tensorflow":
+    import tensorflow as tf
 
 SHAPES = [(1024, 20, 10), (64, 32000), (4096, 64)]
 TEMPERATURE = 0.5
@@ -95,6 +123,84 @@ def make_torch_step(shape, hard):
         logits.grad = None
 
     return step
+
+
+def make_jax_step(sample_fn, shape):
+    """A jitted forward + backward step of `sample_fn(logits, key)`; each call splits the carried key."""
+    import jax
+
+    logits = jax.random.normal(jax.random.key(1), shape)
+    weights = jax.random.normal(jax.random.key(2), shape)
+
+    @jax.jit
+    def step(logits, key):
+        key, subkey = jax.random.split(key)
+        grads = jax.grad(lambda x: jax.numpy.sum(sample_fn(x, subkey) * weights))(logits)
+        return grads, key
+
+    state = {"key": jax.random.key(0)}
+
+    def run():
+        grads, state["key"] = step(logits, state["key"])
+        grads.block_until_ready()
+
+    return run
+
+
+def jax_hand_written(hard):
+    import jax
+
+    def sample(logits, key):
+        y = jax.nn.softmax((logits + jax.random.gumbel(key, logits.shape)) / TEMPERATURE)
+        if not hard:
+            return y
+        one_hot = jax.nn.one_hot(jax.numpy.argmax(y, axis=-1), y.shape[-1], dtype=y.dtype)
+        return y + jax.lax.stop_gradient(one_hot - y)
+
+    return sample
+
+
+def make_torch_ours_step(shape, hard, layer):
+    import torch
+
+    torch.manual_seed(0)
+    logits = torch.randn(shape, requires_grad=True)
+    weights = torch.randn(shape)
+    if layer:
+        layer_class = keras_gumbel.StraightThroughGumbel if hard else keras_gumbel.GumbelSoftmax
+        sample_layer = layer_class(temperature=TEMPERATURE, seed=0)
+
+        def sample():
+            return sample_layer(logits, training=True)
+    else:
+        generator = keras.random.SeedGenerator(0)
+
+        def sample():
+            return keras_gumbel.ops.gumbel_softmax(logits, TEMPERATURE, hard=hard, seed=generator)
+
+    def step():
+        (sample() * weights).sum().backward()
+        logits.grad = None
+
+    return step
+
+
+def other_backend_contenders(shape):
+    """Yields (kind, name, mode, step) on JAX or PyTorch."""
+    if BACKEND == "jax":
+        for kind, hard in (("relaxed", False), ("straight-through", True)):
+
+            def ours(logits, key, hard=hard):
+                return keras_gumbel.ops.gumbel_softmax(logits, TEMPERATURE, hard=hard, seed=key)
+
+            yield kind, "keras_gumbel.ops.gumbel_softmax", "jit", make_jax_step(ours, shape)
+            yield kind, "hand-written JAX", "jit", make_jax_step(jax_hand_written(hard), shape)
+        return
+    for kind, hard in (("relaxed", False), ("straight-through", True)):
+        yield kind, "keras_gumbel.ops.gumbel_softmax", "eager", make_torch_ours_step(shape, hard, layer=False)
+        layer_name = "keras_gumbel." + ("StraightThroughGumbel" if hard else "GumbelSoftmax")
+        yield kind, layer_name, "eager", make_torch_ours_step(shape, hard, layer=True)
+        yield kind, "PyTorch F.gumbel_softmax", "eager", make_torch_step(shape, hard=hard)
 
 
 def contenders(shape, modes):
@@ -224,14 +330,30 @@ def main():
     parser.add_argument("--min-seconds", type=float, default=0.1, help="time per round and contender")
     parser.add_argument("--no-xla", action="store_true")
     parser.add_argument("--kernels", action="store_true", help="also time the kernels one step is made of")
+    parser.add_argument(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        default="tensorflow",
+        help="the Keras backend, against its native sampler (read before Keras is imported)",
+    )
     args = parser.parse_args()
     shapes = [(8, 4, 5), (16, 50)] if args.quick else SHAPES
     rounds = 3 if args.quick else args.rounds
     min_seconds = 0.01 if args.quick else args.min_seconds
     modes = ["graph"] if args.no_xla else ["graph", "XLA"]
 
+    if BACKEND == "tensorflow":
+        versions = f"TF {tf.__version__}"
+    elif BACKEND == "jax":
+        import jax
+
+        versions = f"JAX {jax.__version__}"
+    else:
+        import torch
+
+        versions = f"PyTorch {torch.__version__}"
     print(
-        f"TF {tf.__version__}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
+        f"{versions}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
         f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; {rounds} rounds, contenders shuffled in each"
     )
     header = (
@@ -242,7 +364,7 @@ def main():
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     worst = {}
     for shape in shapes:
-        rows = list(contenders(shape, modes))
+        rows = list(contenders(shape, modes) if BACKEND == "tensorflow" else other_backend_contenders(shape))
         samples = time_rounds([row[3] for row in rows], rounds, min_seconds)
         medians = [statistics.median(s) for s in samples]
         for index, (kind, name, mode, _) in enumerate(rows):
@@ -269,7 +391,7 @@ def main():
     print()
     for (kind, mode), (value, high) in sorted(worst.items()):
         print(f"worst ratio, {kind}, {mode}: {value:.3f} (upper end of its 95% interval {high:.2f})")
-    if args.kernels:
+    if args.kernels and BACKEND == "tensorflow":
         print_kernels(shapes, rounds, min_seconds)
 
 
