@@ -16,6 +16,10 @@
   swapped samples: `antithetic_bernoulli`, `arm_gradient`, `arm_loss`,
   `disarm_gradient`, `disarm_loss`, `arsm_actions`, `arsm_gradient`,
   `arsm_loss` (pure maths) and the estimators `ARM`, `DisARM`, `ARSM`.
+- `relax`: REBAR and RELAX, the score function with a control variate from
+  the Concrete relaxation at a conditional draw, trained to lower the
+  variance: `conditional_relaxation`, `relax_gradient`, `relax_loss`,
+  `relax_variance` and the estimators `REBAR`, `RELAX` (TensorFlow).
 - `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
   which train a policy with any estimator (TensorFlow backend).
 
@@ -25,6 +29,7 @@ All but `training` run on every backend (keras.ops only).
 from keras_gumbel.estimators import arm
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators import enumeration
+from keras_gumbel.estimators import relax
 from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import training
 from keras_gumbel.estimators import vimco
@@ -48,6 +53,12 @@ from keras_gumbel.estimators.enumeration import Enumerate
 from keras_gumbel.estimators.enumeration import enumeration_loss
 from keras_gumbel.estimators.enumeration import exact_expectation
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.relax import REBAR
+from keras_gumbel.estimators.relax import RELAX
+from keras_gumbel.estimators.relax import conditional_relaxation
+from keras_gumbel.estimators.relax import relax_gradient
+from keras_gumbel.estimators.relax import relax_loss
+from keras_gumbel.estimators.relax import relax_variance
 from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
@@ -66,6 +77,8 @@ __all__ = [
     "LeaveOneOut",
     "Learned",
     "MovingAverageBaseline",
+    "REBAR",
+    "RELAX",
     "ReinforceModel",
     "ScoreFunction",
     "VIMCO",
@@ -77,6 +90,7 @@ __all__ = [
     "arsm_gradient",
     "arsm_loss",
     "baselines",
+    "conditional_relaxation",
     "disarm_gradient",
     "disarm_loss",
     "enumeration",
@@ -84,6 +98,10 @@ __all__ = [
     "exact_expectation",
     "leave_one_out_baseline",
     "make_train_step",
+    "relax",
+    "relax_gradient",
+    "relax_loss",
+    "relax_variance",
     "score_function",
     "score_function_loss",
     "score_function_terms",

@@ -27,6 +27,14 @@ def uniform(shape, seed, dtype="float32"):
     return _backend.uniform_positive(shape, seed=_backend.fold_seed(seed), dtype=keras.backend.standardize_dtype(dtype))
 
 
+def as_float(tensor):
+    """`tensor` as a tensor of a floating dtype: float16, bfloat16, float32 and float64 kept, anything else float32."""
+    tensor = ops.convert_to_tensor(tensor)
+    if keras.backend.standardize_dtype(tensor.dtype) not in ("float16", "bfloat16", "float32", "float64"):
+        tensor = ops.cast(tensor, "float32")
+    return tensor
+
+
 def policy_logits(distribution, owner, kinds=("binary", "categorical", "index")):
     """The logits of a policy's distribution, and the kind of its actions.
 

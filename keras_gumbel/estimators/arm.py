@@ -78,9 +78,7 @@ __all__ = [
 
 
 def _as_float(logits, noise):
-    logits = ops.convert_to_tensor(logits)
-    if not any(str(logits.dtype).endswith(kind) for kind in ("float16", "float32", "float64")):
-        logits = ops.cast(logits, "float32")
+    logits = _discrete.as_float(logits)
     noise = ops.cast(ops.convert_to_tensor(noise), logits.dtype)
     return logits, noise
 
@@ -149,9 +147,7 @@ def arm_gradient(uniform, reward, antithetic_reward):
     Raises:
         ValueError: If the rewards' static shape does not lead `uniform`'s.
     """
-    uniform = ops.convert_to_tensor(uniform)
-    if not str(uniform.dtype).startswith("float"):
-        uniform = ops.cast(uniform, "float32")
+    uniform = _discrete.as_float(uniform)
     reward, antithetic_reward = _pair_rewards(uniform, reward, antithetic_reward)
     return ops.multiply(ops.subtract(antithetic_reward, reward), ops.subtract(uniform, 0.5))
 
@@ -337,9 +333,7 @@ def arsm_gradient(dirichlet, rewards):
     Raises:
         ValueError: If the shapes do not fit.
     """
-    dirichlet = ops.convert_to_tensor(dirichlet)
-    if not str(dirichlet.dtype).startswith("float"):
-        dirichlet = ops.cast(dirichlet, "float32")
+    dirichlet = _discrete.as_float(dirichlet)
     num_classes = _num_classes(dirichlet, "dirichlet")
     _, index = _swaps(num_classes)
     rewards = ops.cast(ops.convert_to_tensor(rewards), dirichlet.dtype)

@@ -1,0 +1,589 @@
+"""REBAR and RELAX: the score function with a control variate from a continuous relaxation, learned to cut variance.
+
+A discrete sample is a hard function of a continuous one: `b = H(z)` with
+`z = logits + g` (Gumbel noise g and `H = one_hot(argmax)` for a categorical
+variable; logistic noise and `H = 1[z > 0]` for a binary one). Given `b`, a
+second draw `z~ ~ p(z | b)` (a Gumbel or logistic draw conditioned on its
+argmax or sign, written as a differentiable function of the logits and fresh
+noise v) gives, for any differentiable `c(z)`, the unbiased RELAX estimator
+(Grathwohl et al., 2018, eq. 8):
+
+    g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
+
+of `grad_logits E[f(b)]`: the first term is the score function with the
+control variate `c(z~)`, the last two add back what it subtracts in
+expectation. REBAR (Tucker et al., 2017) is the case
+
+    c(z) = scale * f(sigma_t(z))
+
+with the Concrete relaxation `sigma_t(z) = softmax(z / t)` (`sigmoid(z / t)`
+for binary variables) of the reward itself, at a learned temperature `t` and
+scale (eta in the paper): the reward function must then accept relaxed
+inputs and be differentiable in them. RELAX replaces (or complements) it with
+a learned network `c_phi`: only `c_phi` has to be differentiable, `f` is
+evaluated at hard samples alone.
+
+Whatever `c`, g is unbiased, so its parameters phi (temperature, scale,
+network weights) can be trained to minimise its variance, whose gradient is
+
+    d Var[g] / d phi = d E[g^2] / d phi = E[2 g dg/dphi]
+
+(the mean does not depend on phi): the gradient of the squared estimate,
+a second-order derivative (`g` holds `grad c`), which nested
+`tf.GradientTape`s compute. Here the variance is that of the gradient with
+respect to the logits (summed over an input's logits, averaged over the
+inputs), not of the network's parameters: cheaper, and the estimator stays
+unbiased whatever phi is.
+
+TensorFlow only (the gradient-of-a-gradient uses `tf.GradientTape`):
+`relax_gradient` computes per-sample estimates (differentiable in phi),
+`relax_loss` and `relax_variance` turn them into the policy's loss and the
+control variate's; `REBAR` and `RELAX` are the `Estimator`s of the training
+helpers, which train phi alongside the policy. Logits masked with `-inf` are
+not supported (the conditional draw's gradient is not finite there).
+
+References:
+    - [Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein, 2017. REBAR:
+      Low-variance, unbiased gradient estimates for discrete latent variable
+      models](https://arxiv.org/abs/1703.07370)
+    - [Grathwohl, Choi, Wu, Roeder & Duvenaud, 2018. Backpropagation through
+      the Void: Optimizing control variates for black-box gradient
+      estimation](https://arxiv.org/abs/1711.00123)
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_gumbel import _backend
+from keras_gumbel import _validation
+from keras_gumbel.estimators import _discrete
+from keras_gumbel.estimators.estimator import Estimator
+
+__all__ = [
+    "REBAR",
+    "RELAX",
+    "conditional_relaxation",
+    "relax_gradient",
+    "relax_loss",
+    "relax_variance",
+]
+
+
+def _require_tensorflow(what):
+    if _backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"{what} differentiates a gradient with nested tf.GradientTape, so it needs the TensorFlow backend "
+            f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. ARM, DisARM and ARSM "
+            "(keras_gumbel.estimators.arm) and the score-function estimators run on every backend."
+        )
+
+
+def _perturb(logits, uniform, binary):
+    """`z = logits + noise`: logistic noise `log(u) - log(1 - u)` (binary) or Gumbel noise `-log(-log(u))`."""
+    if binary:
+        return ops.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
+    return ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+
+
+def _hard(z, binary):
+    """`H(z)`: `1[z > 0]`, or the one-hot of the argmax, by selects (no arithmetic on the 0s and 1s)."""
+    if binary:
+        return ops.where(ops.greater(z, 0.0), ops.ones_like(z), ops.zeros_like(z))
+    return ops.one_hot(ops.argmax(z, axis=-1), z.shape[-1], dtype=z.dtype)
+
+
+def _conditional(logits, sample, uniform, binary):
+    """A draw of `z ~ p(z | H(z) = sample)`, differentiable in `logits` for fixed `uniform`."""
+    if binary:
+        # The logistic z = logits + logit(w), w ~ U(0, 1), has z > 0 iff w > sigmoid(-logits). Given the
+        # sample, w is uniform on (sigmoid(-logits), 1) or (0, sigmoid(-logits)): w = sigmoid(-logits) +
+        # v sigmoid(logits), or v sigmoid(-logits). Written with log-sigmoids, finite for large |logits|.
+        log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(ops.negative(logits))
+        log_v, log_1mv = ops.log(uniform), ops.log1p(ops.negative(uniform))
+        # Sample 1: log w = logaddexp(log q, log v + log p), log(1 - w) = log p + log(1 - v).
+        one = ops.add(logits, ops.subtract(ops.logaddexp(log_q, ops.add(log_v, log_p)), ops.add(log_p, log_1mv)))
+        # Sample 0: log w = log v + log q, log(1 - w) = logaddexp(log p, log(1 - v) + log q).
+        zero = ops.add(logits, ops.subtract(ops.add(log_v, log_q), ops.logaddexp(log_p, ops.add(log_1mv, log_q))))
+        return ops.where(ops.greater(sample, 0.5), one, zero)
+    # Gumbels given their argmax i (Maddison et al. 2014; the draw of ops.gumbel_rao), with E = -log(v):
+    #   z_i = logsumexp(logits) - log(E_i),  z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits))
+    log_exponential = ops.log(ops.negative(ops.log(uniform)))
+    log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
+    log_exponential_chosen = ops.sum(ops.multiply(log_exponential, sample), axis=-1, keepdims=True)
+    top = ops.subtract(log_normalizer, log_exponential_chosen)
+    others = ops.negative(
+        ops.logaddexp(ops.subtract(log_exponential, logits), ops.subtract(log_exponential_chosen, log_normalizer))
+    )
+    return ops.where(ops.greater(sample, 0.5), top, others)
+
+
+def conditional_relaxation(logits, uniform, conditional_uniform, binary=False):
+    """The continuous draws of REBAR and RELAX: `z`, the discrete sample `b = H(z)`, and `z~ ~ p(z | b)`.
+
+    Categorical (`binary=False`, categories on the last axis):
+
+        z  = logits - log(-log(u))                   (Gumbel-max: b = one_hot(argmax(z)))
+        z~_b = logsumexp(logits) - log(E_b),  z~_j = -logaddexp(log(E_j) - logits_j,
+                                                               log(E_b) - logsumexp(logits))
+
+    with `E = -log(v)`, the Gumbels conditioned on their argmax being b.
+    Binary: `z = logits + log(u) - log(1 - u)`, `b = 1[z > 0]`, and `z~` the
+    logistic draw conditioned on its sign, `logits + logit(w)` with `w`
+    uniform on `(sigmoid(-logits), 1)` (b = 1) or `(0, sigmoid(-logits))`.
+    Both `z` and `z~` are differentiable in the logits (`b` is not).
+
+    Args:
+        logits: Logits (any float tensor).
+        uniform: Uniforms on (0, 1) for `z`, [*samples, *logits.shape].
+        conditional_uniform: Independent uniforms for `z~`, of the same shape.
+        binary: Whether the variables are Bernoulli (each entry a variable)
+            rather than categorical.
+
+    Returns:
+        `(z, b, z_tilde)`, each of the shape of `uniform`; `b` holds 0s and 1s
+        (one-hot rows for categorical variables).
+
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> logits = keras.ops.convert_to_tensor([[1.0, 0.0, -1.0]])
+        >>> u = keras.random.uniform((4, 1, 3), seed=1)
+        >>> v = keras.random.uniform((4, 1, 3), seed=2)
+        >>> z, b, z_tilde = keras_gumbel.estimators.conditional_relaxation(
+        ...     logits, u, v
+        ... )
+        >>> same = keras.ops.argmax(z_tilde, -1) == keras.ops.argmax(b, -1)
+        >>> bool(keras.ops.all(same))  # z~ has the argmax of z
+        True
+    """
+    logits = _discrete.as_float(logits)
+    uniform = ops.cast(ops.convert_to_tensor(uniform), logits.dtype)
+    conditional_uniform = ops.cast(ops.convert_to_tensor(conditional_uniform), logits.dtype)
+    _discrete.check_noise("uniform", uniform, logits)
+    _discrete.check_noise("conditional_uniform", conditional_uniform, logits)
+    z = _perturb(logits, uniform, binary)
+    sample = ops.stop_gradient(_hard(z, binary))
+    return z, sample, _conditional(logits, sample, conditional_uniform, binary)
+
+
+def _score(logits, sample, binary):
+    """`grad_logits log p(sample)`: `b - sigmoid(logits)`, or `one_hot - softmax(logits)`."""
+    if binary:
+        return ops.subtract(sample, ops.sigmoid(logits))
+    return ops.subtract(sample, ops.softmax(logits, axis=-1))
+
+
+def _relax_terms(logits, uniform, conditional_uniform, binary, evaluate):
+    """Per-sample RELAX estimates, and the rewards of the hard samples.
+
+    `evaluate(b, z, z_tilde) -> (f(b), c(z), c(z~))`, each [*samples] (the
+    leading axes of `uniform` that index samples and inputs). The estimate is
+    differentiable in whatever `c` reads (its weights), not in `logits`
+    (a stopped copy is differentiated instead).
+    """
+    import tensorflow as tf
+
+    # Differentiated per sample (one copy of the logits for each), with the gradient to the policy stopped:
+    # the policy gets `-mean(g)` from `relax_loss`, the control variate `d E[g^2] / d phi` from the variance.
+    copies = tf.stop_gradient(tf.broadcast_to(logits, tf.shape(uniform)))
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(copies)
+        z, sample, z_tilde = conditional_relaxation(copies, uniform, conditional_uniform, binary)
+        rewards, control, conditional_control = evaluate(sample, z, z_tilde)
+        difference = tf.reduce_sum(tf.cast(control, copies.dtype) - tf.cast(conditional_control, copies.dtype))
+    control_gradient = tape.gradient(difference, copies)  # grad c(z) - grad c(z~), per sample
+    if control_gradient is None:
+        raise ValueError(
+            "The control variate c(z) returned values with no gradient with respect to z: RELAX needs a "
+            "c differentiable in z (for REBAR, a reward_fn differentiable in its relaxed inputs, e.g. without "
+            "argmax or casts to integers). Without it the estimate is biased."
+        )
+    rewards = tf.stop_gradient(tf.cast(rewards, copies.dtype))
+    advantage = _discrete.per_sample("rewards", rewards - tf.cast(conditional_control, copies.dtype), uniform)
+    gradient = advantage * _score(copies, sample, binary) + control_gradient
+    return gradient, rewards, sample
+
+
+def _leading(tensor, reference):
+    """`tensor` [n * R, ...] -> [n, R...] with the leading shape of `reference` ([n, R...])."""
+    return ops.reshape(tensor, ops.shape(reference))
+
+
+def relax_gradient(logits, reward_fn, control_variate, uniform, conditional_uniform, binary=False):
+    """Per-sample RELAX (or REBAR) estimates of `grad_logits E[f(b)]`, differentiable in the control variate.
+
+        g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
+
+    with `(z, b, z~) = conditional_relaxation(logits, uniform,
+    conditional_uniform, binary)` (Grathwohl et al., 2018, eq. 8). For REBAR,
+    `c(z) = scale * f(softmax(z / t))` (`sigmoid` for binary). Unbiased for
+    any differentiable `c`. Call it inside the `tf.GradientTape` that trains
+    the control variate: the estimates carry the gradient of `c`'s
+    parameters (a gradient of a gradient).
+
+    Args:
+        logits: Logits (categories on the last axis unless `binary`).
+        reward_fn: `f`: hard samples [*samples, *logits.shape] (0s and 1s, in
+            the dtype of `logits`) -> one reward per sample, of a shape that
+            leads theirs (e.g. [n, B] for samples [n, B, K]). Its gradient is
+            not used.
+        control_variate: `c`: continuous draws of the shape of the samples
+            -> one value per sample, differentiable in its input. It is
+            called once, on `z` and `z~` concatenated on the first axis.
+        uniform: Uniforms on (0, 1) for `z`, [*samples, *logits.shape]
+            (e.g. [num_samples, *logits.shape]).
+        conditional_uniform: Independent uniforms for `z~`, of the same shape.
+        binary: Whether the variables are Bernoulli rather than categorical.
+
+    Returns:
+        `(gradient, rewards)`: the estimates [*samples, *logits.shape] (one
+        per sample: average them over the samples) and the rewards `f(b)`.
+
+    Raises:
+        ValueError: If `c` has no gradient with respect to its input, or the
+            shapes do not fit.
+        RuntimeError: On a backend other than TensorFlow.
+
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> import tensorflow as tf
+        >>> logits = tf.Variable([[0.5, 0.0, -0.5]])
+        >>> f = lambda b: keras.ops.sum(b * [0.0, 1.0, 3.0], axis=-1)
+        >>> temperature, scale = tf.Variable(0.5), tf.Variable(1.0)
+        >>> rebar_c = lambda z: scale * f(keras.ops.softmax(z / temperature))
+        >>> u = keras.random.uniform((4, 1, 3), seed=1)
+        >>> v = keras.random.uniform((4, 1, 3), seed=2)
+        >>> with tf.GradientTape(persistent=True) as tape:
+        ...     gradient, rewards = keras_gumbel.estimators.relax_gradient(
+        ...         logits, f, rebar_c, u, v
+        ...     )
+        ...     loss = keras_gumbel.estimators.relax_loss(logits, gradient)
+        ...     variance = keras_gumbel.estimators.relax_variance(gradient)
+        >>> policy_gradient = tape.gradient(loss, logits)  # -mean estimate
+        >>> control_gradients = tape.gradient(variance, [temperature, scale])
+        >>> tuple(gradient.shape), all(g is not None for g in control_gradients)
+        ((4, 1, 3), True)
+    """
+    _require_tensorflow("relax_gradient")
+    if not callable(reward_fn):
+        raise TypeError(_validation.invalid("reward_fn", "a callable samples -> rewards", reward_fn))
+    if not callable(control_variate):
+        raise TypeError(_validation.invalid("control_variate", "a callable z -> values", control_variate))
+    logits = _discrete.as_float(logits)
+    uniform = ops.cast(ops.convert_to_tensor(uniform), logits.dtype)
+
+    def evaluate(sample, z, z_tilde):
+        values = control_variate(ops.concatenate([z, z_tilde], axis=0))
+        values = ops.reshape(values, (2, -1))
+        rewards = ops.convert_to_tensor(reward_fn(sample))
+        return rewards, ops.reshape(values[0], ops.shape(rewards)), ops.reshape(values[1], ops.shape(rewards))
+
+    gradient, rewards, _ = _relax_terms(logits, uniform, conditional_uniform, binary, evaluate)
+    return gradient, rewards
+
+
+def relax_loss(logits, gradient, batch_axes=1):
+    """The policy's loss: a scalar whose gradient with respect to `logits` is minus the mean estimate.
+
+    `-sum(stop_gradient(gradient) * logits)`, summed over an input's logits
+    and averaged over the samples and inputs, as `score_function_loss`
+    averages its terms.
+
+    Args:
+        logits: The logits the estimates are for, differentiable.
+        gradient: `relax_gradient`'s estimates, [*samples, *logits.shape].
+        batch_axes: How many leading axes of `logits` index inputs (1 for
+            logits [B, ...]; 0 for the logits of one input).
+
+    Returns:
+        A scalar tensor (minimising it maximises `E[f(b)]`).
+    """
+    logits = ops.convert_to_tensor(logits)
+    gradient = ops.convert_to_tensor(gradient)
+    batch_axes = _validation.check_int("batch_axes", batch_axes, minimum=0)
+    sample_axes = len(gradient.shape) - len(logits.shape)
+    return _discrete.surrogate_loss(logits, gradient, sample_axes + batch_axes)
+
+
+def relax_variance(gradient, sample_axes=1, batch_axes=1):
+    """The control variate's loss: the squared mean estimate, summed over an input's logits, averaged over inputs.
+
+        mean_inputs sum_logits (mean_samples g)^2
+
+    Its gradient with respect to the control variate's parameters is that of
+    the variance of the estimator (the mean of g does not depend on them,
+    Grathwohl et al., 2018, eq. 13). Minimise it with respect to those
+    parameters only, not the policy's.
+
+    Args:
+        gradient: `relax_gradient`'s estimates, [*samples, *inputs, ...]:
+            the samples' axes, then the inputs', then one input's logits.
+        sample_axes: How many leading axes index samples.
+        batch_axes: How many axes after them index inputs.
+
+    Returns:
+        A scalar tensor.
+    """
+    gradient = ops.convert_to_tensor(gradient)
+    sample_axes = _validation.check_int("sample_axes", sample_axes, minimum=0)
+    batch_axes = _validation.check_int("batch_axes", batch_axes, minimum=0)
+    square = ops.square(ops.mean(gradient, axis=tuple(range(sample_axes))) if sample_axes else gradient)
+    event_axes = tuple(range(batch_axes, len(square.shape)))
+    if event_axes:
+        square = ops.sum(square, axis=event_axes)
+    return ops.mean(square)
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class _ControlParameters(keras.layers.Layer):
+    """The scalar parameters of REBAR's and RELAX's control variates: a log-temperature and a scale."""
+
+    def __init__(self, temperature=0.5, scale=1.0, learn_scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_temperature = _validation.check_temperature(temperature)
+        self.initial_scale = _validation.check_real("scale", scale, "a finite float", math.isfinite)
+        self.learn_scale = learn_scale
+        # The temperature is learned through its log: it stays positive whatever the steps.
+        self.log_temperature = self.add_weight(
+            name="log_temperature",
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(self.initial_temperature)),
+            dtype="float32",
+            autocast=False,
+        )
+        self.scale = self.add_weight(
+            name="scale",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_scale),
+            trainable=learn_scale,
+            dtype="float32",
+            autocast=False,
+        )
+        self.built = True
+
+    def temperature(self):
+        return ops.exp(self.log_temperature)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.initial_temperature,
+            "scale": self.initial_scale,
+            "learn_scale": self.learn_scale,
+        }
+
+
+class _ControlVariateEstimator(Estimator):
+    """REBAR and RELAX: the score function with a learned control variate from the relaxation."""
+
+    _name = None
+
+    def __init__(self, temperature, scale, relaxed_reward, surrogate, name):
+        self.relaxed_reward = _validation.check_bool("relaxed_reward", relaxed_reward)
+        if surrogate is not None and not isinstance(surrogate, keras.layers.Layer):
+            raise TypeError(
+                _validation.invalid("surrogate", "None or a Keras model (relaxed samples -> one value each)", surrogate)
+            )
+        self.surrogate = surrogate
+        self.parameters = _ControlParameters(temperature, scale, learn_scale=relaxed_reward, name=name)
+
+    @property
+    def metric_names(self):
+        return ("variance_loss", "temperature", "scale") if self.relaxed_reward else ("variance_loss", "temperature")
+
+    @property
+    def layers(self):
+        return [self.parameters] + ([] if self.surrogate is None else [self.surrogate])
+
+    def check_num_samples(self, num_samples):
+        _validation.check_int("num_samples", num_samples, minimum=1)
+
+    def _relax(self, z, binary):
+        temperature = ops.cast(self.parameters.temperature(), z.dtype)
+        scaled = ops.divide(z, temperature)
+        return ops.sigmoid(scaled) if binary else ops.softmax(scaled, axis=-1)
+
+    def _surrogate_values(self, relaxed, leading):
+        """The surrogate network on relaxed samples [2n, B, ...] -> [2n, B]."""
+        flat = ops.reshape(relaxed, (-1, *relaxed.shape[2:]))
+        values = self.surrogate(flat)
+        if len(values.shape) == 2 and values.shape[-1] == 1:
+            values = values[:, 0]
+        if len(values.shape) != 1:
+            raise ValueError(
+                f"{self._name}'s surrogate must return one value per relaxed sample, of shape [N] or [N, 1]; "
+                f"for input of shape {tuple(flat.shape)} it returned shape {tuple(values.shape)}."
+            )
+        return ops.reshape(ops.cast(values, relaxed.dtype), leading)
+
+    def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
+        _require_tensorflow(self._name)
+        import tensorflow as tf
+
+        del log_prob, inputs, training
+        self.check_num_samples(num_samples)
+        kinds = ("binary", "categorical") if self.relaxed_reward else ("binary", "categorical", "index")
+        logits, kind, dtype = _discrete.policy_logits(distribution, self._name, kinds=kinds)
+        binary = kind == "binary"
+        logits = tf.convert_to_tensor(logits)
+        compute_logits = tf.cast(logits, tf.float64 if logits.dtype == tf.float64 else tf.float32)
+        shape = tf.concat([[2, num_samples], tf.shape(compute_logits)], 0)
+        noise = _discrete.uniform(shape, seed, compute_logits.dtype)
+        uniform, conditional_uniform = noise[0], noise[1]
+
+        def evaluate_all(sample, z, z_tilde):
+            relaxed = self._relax(tf.concat([z, z_tilde], 0), binary)  # [2n, B, ...]
+            if self.relaxed_reward:
+                # One reward_fn call: the hard samples (as floats) and both relaxed draws.
+                hard = tf.cast(sample, relaxed.dtype)
+                values = tf.cast(evaluate(tf.concat([hard, relaxed], 0)), relaxed.dtype)  # [3n, B]
+                rewards = values[:num_samples]
+                scale = tf.cast(self.parameters.scale, relaxed.dtype)
+                control = scale * values[num_samples:]
+            else:
+                rewards = evaluate(_discrete.as_actions(sample, kind, dtype))
+                control = tf.zeros([2 * num_samples, tf.shape(rewards)[1]], relaxed.dtype)
+            if self.surrogate is not None:
+                control = control + self._surrogate_values(relaxed, tf.shape(control))
+            return rewards, control[:num_samples], control[num_samples:]
+
+        # The control variate's parameters get d E[g^2] / d phi from this tape, and only they: the policy's
+        # gradient is the estimate itself, and a reward_fn's own weights are no business of the estimator.
+        with tf.GradientTape() as tape:
+            gradient, rewards, _ = _relax_terms(compute_logits, uniform, conditional_uniform, binary, evaluate_all)
+            variance = relax_variance(gradient)
+        variables = [v for layer in self.layers for v in layer.trainable_variables]
+        control_gradients = tape.gradient(variance, variables, unconnected_gradients="zero")
+        loss = _discrete.surrogate_loss(compute_logits, gradient, 2)
+        loss = tf.cast(loss, tf.float32)
+        for gradient_of_variable, variable in zip(control_gradients, variables):
+            # The value of `variable` times a constant: its gradient is the variance's.
+            loss += tf.reduce_sum(tf.cast(tf.stop_gradient(gradient_of_variable), variable.dtype) * variable)
+        metrics = {"variance_loss": tf.cast(variance, tf.float32), "temperature": self.parameters.temperature()}
+        if self.relaxed_reward:
+            metrics["scale"] = tf.convert_to_tensor(self.parameters.scale)
+        return loss, metrics, tf.cast(rewards, tf.float32)
+
+
+class REBAR(_ControlVariateEstimator):
+    """The REBAR estimator (Tucker et al., 2017) for the training helpers: a self-tuning relaxed control variate.
+
+    For each of `num_samples` samples per input it draws `z`, `b = H(z)` and
+    `z~ ~ p(z | b)` (`conditional_relaxation`), evaluates the reward at `b`
+    and at the relaxed `sigma_t(z)` and `sigma_t(z~)` (one `reward_fn` call on
+    3 * `num_samples` * B rows), and returns a loss whose gradient is, for the
+    policy, minus the mean of
+
+        g = (f(b) - scale * f(sigma_t(z~))) * grad log p(b)
+            + scale * (grad f(sigma_t(z)) - grad f(sigma_t(z~)))
+
+    (unbiased), and for the temperature `t` (learned through its log) and the
+    scale, the gradient of the estimator's variance (`relax_variance`),
+    minimised alongside the policy.
+
+    `reward_fn` receives float actions: hard 0/1 (one-hot) values and relaxed
+    ones in between, and must be differentiable in them (no argmax, no casts
+    to integers); otherwise the estimate is biased and a `ValueError` is
+    raised where the gradient is missing altogether. The policy's
+    distribution must be a `tfd.OneHotCategorical` or a `tfd.Bernoulli` (or
+    an `Independent` of one). TensorFlow only.
+
+    Args:
+        temperature: Initial temperature of the relaxation.
+        scale: Initial scale of the control variate (eta in the paper).
+
+    Metrics: `variance_loss` (the mean squared estimate whose gradient trains
+    the temperature and scale), `temperature`, `scale`.
+
+    Examples:
+        >>> import keras_gumbel
+        >>> estimator = keras_gumbel.estimators.REBAR(temperature=0.5)
+        >>> estimator.metric_names
+        ('variance_loss', 'temperature', 'scale')
+    """
+
+    _name = "REBAR"
+
+    def __init__(self, temperature=0.5, scale=1.0):
+        super().__init__(temperature, scale, relaxed_reward=True, surrogate=None, name="rebar")
+
+
+class RELAX(_ControlVariateEstimator):
+    """The RELAX estimator (Grathwohl et al., 2018) for the training helpers: a learned control variate network.
+
+    As `REBAR`, with the control variate
+
+        c(z) = surrogate(sigma_t(z))                      (relaxed_reward=False)
+        c(z) = scale * f(sigma_t(z)) + surrogate(sigma_t(z))  (relaxed_reward=True)
+
+    a Keras model on the relaxed sample (`sigmoid(z / t)` or
+    `softmax(z / t)`, [N, *event_shape] for N = 2 * num_samples * B rows) at a
+    learned temperature `t`: the estimate
+
+        g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
+
+    is unbiased for any surrogate, whose weights (and `t`, and the scale)
+    are trained to minimise its variance alongside the policy. Without
+    `relaxed_reward`, `reward_fn` sees hard actions only and need not be
+    differentiable (one `reward_fn` call on `num_samples` * B rows), and any
+    categorical distribution works (`tfd.Categorical` too); with it,
+    `reward_fn` must be differentiable in relaxed inputs, as for `REBAR`.
+    TensorFlow only.
+
+    Args:
+        surrogate: A Keras model mapping relaxed samples [N, *event_shape] to
+            one value each ([N] or [N, 1]), differentiable in its input
+            (built, e.g. with a `keras.Input`, so its weights exist before
+            training). `None` builds the default: a 2-layer perceptron with
+            `hidden_units` tanh units and a zero-initialised output (so the
+            estimator starts as the plain score function).
+        event_shape: The shape of one input's logits (e.g. `(K,)` for one
+            categorical variable, `(D,)` for D binary ones); required when
+            `surrogate` is `None`.
+        hidden_units: Hidden units of the default surrogate.
+        temperature: Initial temperature of the relaxation.
+        relaxed_reward: Whether to add REBAR's `scale * f(sigma_t(z))` to the
+            control variate, as the paper's discrete experiments do.
+        scale: Initial scale of that term.
+
+    Metrics: `variance_loss`, `temperature` (and `scale` with
+    `relaxed_reward`).
+
+    Raises:
+        ValueError: If neither `surrogate` nor `event_shape` is given.
+
+    Examples:
+        >>> import keras_gumbel
+        >>> estimator = keras_gumbel.estimators.RELAX(event_shape=(4,))
+        >>> estimator.metric_names
+        ('variance_loss', 'temperature')
+        >>> len(estimator.layers)  # the temperature and the surrogate
+        2
+    """
+
+    _name = "RELAX"
+
+    def __init__(
+        self, surrogate=None, event_shape=None, hidden_units=32, temperature=0.5, relaxed_reward=False, scale=1.0
+    ):
+        if surrogate is None:
+            if event_shape is None:
+                raise ValueError(
+                    "RELAX needs a `surrogate` (a Keras model on relaxed samples) or the `event_shape` of one "
+                    "input's logits to build the default one (e.g. event_shape=(num_categories,)). Received: "
+                    "surrogate=None, event_shape=None"
+                )
+            event_shape = tuple(_validation.check_int("event_shape", size, minimum=1) for size in event_shape)
+            hidden_units = _validation.check_int("hidden_units", hidden_units, minimum=1)
+            surrogate = keras.Sequential(
+                [
+                    keras.Input(event_shape),
+                    keras.layers.Flatten(),
+                    keras.layers.Dense(hidden_units, activation="tanh"),
+                    keras.layers.Dense(1, kernel_initializer="zeros"),
+                ],
+                name="relax_surrogate",
+            )
+        self.event_shape = event_shape
+        super().__init__(temperature, scale, relaxed_reward=relaxed_reward, surrogate=surrogate, name="relax")
