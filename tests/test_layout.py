@@ -19,7 +19,7 @@ ALLOWED = {
     "layers": {"ops", "_sampling", "_backend", "_validation", "_tf_private", "distributions", "layers"},
     "schedules": {"_validation"},
     "callbacks": {"layers", "_tf_private", "_validation"},
-    "estimators": {"_backend", "_validation", "layers", "distributions", "estimators"},
+    "estimators": {"ops", "_backend", "_validation", "layers", "distributions", "estimators"},
     "reinforce": {"estimators"},
     "distributions": {"_backend"},
     "diagnostics": {"ops", "estimators", "reinforce", "_backend", "_validation"},

@@ -10,6 +10,9 @@
   baselines (Mnih & Rezende, 2016).
 - `enumeration`: `enumeration_loss`, `exact_expectation` and `Enumerate`,
   the expectation summed over a small support (zero variance).
+- `unordered_set`: `unordered_set_loss`, `sample_without_replacement` and
+  `UnorderedSet`, k samples without replacement with a built-in baseline
+  (Kool, van Hoof & Welling, 2020).
 - `Estimator`: the interface the training helpers call; new estimators
   implement it.
 - `arm`: ARM and DisARM (binary) and ARSM (categorical), from antithetic or
@@ -32,6 +35,7 @@ from keras_gumbel.estimators import enumeration
 from keras_gumbel.estimators import relax
 from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import training
+from keras_gumbel.estimators import unordered_set
 from keras_gumbel.estimators import vimco
 from keras_gumbel.estimators.arm import ARM
 from keras_gumbel.estimators.arm import ARSM
@@ -64,6 +68,9 @@ from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
 from keras_gumbel.estimators.training import ReinforceModel
 from keras_gumbel.estimators.training import make_train_step
+from keras_gumbel.estimators.unordered_set import UnorderedSet
+from keras_gumbel.estimators.unordered_set import sample_without_replacement
+from keras_gumbel.estimators.unordered_set import unordered_set_loss
 from keras_gumbel.estimators.vimco import VIMCO
 from keras_gumbel.estimators.vimco import vimco_loss
 
@@ -81,6 +88,7 @@ __all__ = [
     "RELAX",
     "ReinforceModel",
     "ScoreFunction",
+    "UnorderedSet",
     "VIMCO",
     "antithetic_bernoulli",
     "arm",
@@ -102,10 +110,13 @@ __all__ = [
     "relax_gradient",
     "relax_loss",
     "relax_variance",
+    "sample_without_replacement",
     "score_function",
     "score_function_loss",
     "score_function_terms",
     "training",
+    "unordered_set",
+    "unordered_set_loss",
     "vimco",
     "vimco_loss",
 ]
