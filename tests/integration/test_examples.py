@@ -66,6 +66,16 @@ def test_speed_benchmark_prints_its_table():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_speed_benchmark_prints_the_other_backends_tables(backend):
+    pytest.importorskip(backend)
+    stdout = run("benchmarks/speed.py", "--quick", "--backend", backend)
+    native = {"jax": "hand-written JAX", "torch": "PyTorch F.gumbel_softmax"}[backend]
+    assert "keras_gumbel.ops.gumbel_softmax" in stdout and native in stdout
+    assert "worst ratio, straight-through" in stdout
+
+
+@pytest.mark.slow
 def test_reinforce_benchmark_prints_its_tables():
     stdout = run("benchmarks/reinforce.py", "--quick")
     assert "Table 1" in stdout and "leave_one_out" in stdout
