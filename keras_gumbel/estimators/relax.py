@@ -54,6 +54,7 @@ References:
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_gumbel import _backend
@@ -94,32 +95,60 @@ def _hard(z, binary):
     return ops.one_hot(ops.argmax(z, axis=-1), z.shape[-1], dtype=z.dtype)
 
 
-def _conditional(logits, sample, uniform, binary):
-    """A draw of `z ~ p(z | H(z) = sample)`, differentiable in `logits` for fixed `uniform`."""
+def _conditional(logits, sample, noise, binary):
+    """A draw of `z ~ p(z | H(z) = sample)`, differentiable in `logits` for fixed `noise`.
+
+    `noise` is a uniform `v` on (0, 1) for binary variables, `log(E)` for
+    exponentials `E` for categorical ones.
+    """
     if binary:
         # The logistic z = logits + logit(w), w ~ U(0, 1), has z > 0 iff w > sigmoid(-logits). Given the
         # sample, w is uniform on (sigmoid(-logits), 1) or (0, sigmoid(-logits)): w = sigmoid(-logits) +
         # v sigmoid(logits), or v sigmoid(-logits). Written with log-sigmoids, finite for large |logits|.
         log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(ops.negative(logits))
-        log_v, log_1mv = ops.log(uniform), ops.log1p(ops.negative(uniform))
+        log_v, log_1mv = ops.log(noise), ops.log1p(ops.negative(noise))
         # Sample 1: log w = logaddexp(log q, log v + log p), log(1 - w) = log p + log(1 - v).
         one = ops.add(logits, ops.subtract(ops.logaddexp(log_q, ops.add(log_v, log_p)), ops.add(log_p, log_1mv)))
         # Sample 0: log w = log v + log q, log(1 - w) = logaddexp(log p, log(1 - v) + log q).
         zero = ops.add(logits, ops.subtract(ops.add(log_v, log_q), ops.logaddexp(log_p, ops.add(log_1mv, log_q))))
         return ops.where(ops.greater(sample, 0.5), one, zero)
-    # Gumbels given their argmax i (Maddison et al. 2014; the draw of ops.gumbel_rao), with E = -log(v):
+    # Gumbels given their argmax i (Maddison et al. 2014; the draw of ops.gumbel_rao), from exponentials E:
     #   z_i = logsumexp(logits) - log(E_i),  z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits))
-    log_exponential = ops.log(ops.negative(ops.log(uniform)))
     log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
-    log_exponential_chosen = ops.sum(ops.multiply(log_exponential, sample), axis=-1, keepdims=True)
+    log_exponential_chosen = ops.sum(ops.multiply(noise, sample), axis=-1, keepdims=True)
     top = ops.subtract(log_normalizer, log_exponential_chosen)
     others = ops.negative(
-        ops.logaddexp(ops.subtract(log_exponential, logits), ops.subtract(log_exponential_chosen, log_normalizer))
+        ops.logaddexp(ops.subtract(noise, logits), ops.subtract(log_exponential_chosen, log_normalizer))
     )
     return ops.where(ops.greater(sample, 0.5), top, others)
 
 
-def conditional_relaxation(logits, uniform, conditional_uniform, binary=False):
+def _shared_noise(logits, z, sample, binary):
+    """The conditional noise that gives `z~ = z` in value (common random numbers), held constant.
+
+    Given the sample, the noise behind `z` has the conditional noise's law
+    (uniform on the sample's interval, or exponentials given the argmax), so
+    reading it back from `z` is a valid draw of `z~ ~ p(z | b)`: `z~` equals
+    `z` but depends on the logits through the conditional reparametrisation.
+    """
+    dtype = keras.backend.standardize_dtype(logits.dtype)
+    if binary:
+        # u = sigmoid(z - logits) = q + v p (sample 1) or v q (sample 0), with p = sigmoid(logits), q = 1 - p.
+        one = ops.negative(ops.expm1(ops.subtract(ops.log_sigmoid(ops.subtract(logits, z)), ops.log_sigmoid(logits))))
+        zero = ops.exp(ops.subtract(ops.log_sigmoid(ops.subtract(z, logits)), ops.log_sigmoid(ops.negative(logits))))
+        noise = ops.where(ops.greater(sample, 0.5), one, zero)
+        # On (0, 1) exactly, as a drawn uniform is.
+        noise = ops.clip(noise, _backend.tiny(dtype), 1.0 - float(np.finfo(dtype).epsneg))
+        return ops.stop_gradient(noise)
+    # E_i = exp(logsumexp(logits) - z_i) for the argmax i; E_j = exp(logits_j) (exp(-z_j) - exp(-z_i)).
+    top = ops.sum(ops.multiply(z, sample), axis=-1, keepdims=True)
+    gap = ops.minimum(ops.subtract(z, top), -_backend.tiny(dtype))  # < 0 off the argmax
+    others = ops.add(ops.subtract(logits, z), ops.log(ops.negative(ops.expm1(gap))))
+    chosen = ops.subtract(ops.logsumexp(logits, axis=-1, keepdims=True), z)
+    return ops.stop_gradient(ops.where(ops.greater(sample, 0.5), chosen, others))
+
+
+def conditional_relaxation(logits, uniform, conditional_uniform=None, binary=False):
     """The continuous draws of REBAR and RELAX: `z`, the discrete sample `b = H(z)`, and `z~ ~ p(z | b)`.
 
     Categorical (`binary=False`, categories on the last axis):
@@ -137,7 +166,11 @@ def conditional_relaxation(logits, uniform, conditional_uniform, binary=False):
     Args:
         logits: Logits (any float tensor).
         uniform: Uniforms on (0, 1) for `z`, [*samples, *logits.shape].
-        conditional_uniform: Independent uniforms for `z~`, of the same shape.
+        conditional_uniform: Independent uniforms for `z~`, of the same
+            shape, or `None` to read `z~`'s noise back from `z` (common random
+            numbers, as Tucker et al.'s code does): given b, the noise behind
+            `z` has the conditional law, so `z~` equals `z` in value but
+            depends on the logits through the conditional draw.
         binary: Whether the variables are Bernoulli (each entry a variable)
             rather than categorical.
 
@@ -159,12 +192,16 @@ def conditional_relaxation(logits, uniform, conditional_uniform, binary=False):
     """
     logits = _discrete.as_float(logits)
     uniform = ops.cast(ops.convert_to_tensor(uniform), logits.dtype)
-    conditional_uniform = ops.cast(ops.convert_to_tensor(conditional_uniform), logits.dtype)
     _discrete.check_noise("uniform", uniform, logits)
-    _discrete.check_noise("conditional_uniform", conditional_uniform, logits)
     z = _perturb(logits, uniform, binary)
     sample = ops.stop_gradient(_hard(z, binary))
-    return z, sample, _conditional(logits, sample, conditional_uniform, binary)
+    if conditional_uniform is None:
+        noise = _shared_noise(logits, z, sample, binary)
+    else:
+        conditional_uniform = ops.cast(ops.convert_to_tensor(conditional_uniform), logits.dtype)
+        _discrete.check_noise("conditional_uniform", conditional_uniform, logits)
+        noise = conditional_uniform if binary else ops.log(ops.negative(ops.log(conditional_uniform)))
+    return z, sample, _conditional(logits, sample, noise, binary)
 
 
 def _score(logits, sample, binary):
@@ -210,7 +247,7 @@ def _leading(tensor, reference):
     return ops.reshape(tensor, ops.shape(reference))
 
 
-def relax_gradient(logits, reward_fn, control_variate, uniform, conditional_uniform, binary=False):
+def relax_gradient(logits, reward_fn, control_variate, uniform, conditional_uniform=None, binary=False):
     """Per-sample RELAX (or REBAR) estimates of `grad_logits E[f(b)]`, differentiable in the control variate.
 
         g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
@@ -233,7 +270,9 @@ def relax_gradient(logits, reward_fn, control_variate, uniform, conditional_unif
             called once, on `z` and `z~` concatenated on the first axis.
         uniform: Uniforms on (0, 1) for `z`, [*samples, *logits.shape]
             (e.g. [num_samples, *logits.shape]).
-        conditional_uniform: Independent uniforms for `z~`, of the same shape.
+        conditional_uniform: Independent uniforms for `z~`, of the same shape,
+            or `None` for `z~` read back from `z` (see
+            `conditional_relaxation`).
         binary: Whether the variables are Bernoulli rather than categorical.
 
     Returns:

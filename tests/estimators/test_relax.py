@@ -91,10 +91,16 @@ def test_the_conditional_draw_has_the_sample_as_its_argmax_and_the_unconditional
     for column in range(3):
         assert scipy.stats.kstest(z_tilde[:, column] - BINARY_LOGITS[column], "logistic").pvalue > 1e-4
 
+    # Read back from z (common random numbers), z~ is z in value.
+    _, _, shared = estimators.conditional_relaxation(BINARY_LOGITS, uniform, None, binary=True)
+    np.testing.assert_allclose(shared.numpy(), z, rtol=1e-3, atol=1e-3)
+
     uniform, conditional = noise((num, 2, NUM_CLASSES), seed=1)
     z, b, z_tilde = (x.numpy() for x in estimators.conditional_relaxation(CATEGORICAL_LOGITS, uniform, conditional))
     np.testing.assert_array_equal(np.argmax(b, -1), np.argmax(z, -1))
     np.testing.assert_array_equal(np.argmax(z_tilde, -1), np.argmax(b, -1))
+    _, _, shared = estimators.conditional_relaxation(CATEGORICAL_LOGITS, uniform)
+    np.testing.assert_allclose(shared.numpy(), z, rtol=1e-3, atol=1e-3)
     for variable, category in itertools.product(range(2), range(NUM_CLASSES)):
         gumbel = z_tilde[:, variable, category] - CATEGORICAL_LOGITS[variable, category]
         assert scipy.stats.kstest(gumbel, "gumbel_r").pvalue > 1e-4
@@ -113,19 +119,21 @@ def network_control(shape, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("control", ["rebar", "network"])
+@pytest.mark.parametrize("control", ["rebar", "rebar, z~ read back from z", "network"])
 @pytest.mark.parametrize("kind", ["binary", "categorical"])
 def test_relax_gradient_is_unbiased_against_exact_enumeration(kind, control):
     binary = kind == "binary"
     logits = BINARY_LOGITS if binary else CATEGORICAL_LOGITS
     reward = binary_reward if binary else categorical_reward
-    if control == "rebar":
+    if control.startswith("rebar"):
         control_variate = rebar_control(reward, binary)
     else:
         network = network_control(logits.shape, seed=2)
         control_variate = lambda z: network(tf.reshape(z, (-1, *logits.shape)))  # noqa: E731
     exact = exact_binary_gradient() if binary else exact_categorical_gradient()
     uniform, conditional = noise((300_000, *logits.shape), seed=3)
+    if control.endswith("from z"):
+        conditional = None
     estimates, rewards = estimators.relax_gradient(logits, reward, control_variate, uniform, conditional, binary)
     assert tuple(rewards.shape) == (300_000,)
     assert_unbiased(estimates.numpy(), exact)
