@@ -1,14 +1,53 @@
-"""Estimator diagnostics: bias and variance of gradient estimators against the exact gradient.
+"""Estimator diagnostics: bias, variance and cost of gradient estimators against the exact gradient.
 
-On a small categorical problem the exact gradient of `E_{z ~ Categorical(softmax(logits))}[f(z)]`
-is a sum over the K one-hot values of z:
+Two small problems have an exact gradient by enumeration:
 
-    grad_logits E[f] = p * (F - p . F),  p = softmax(logits),  F_k = f(one_hot(k))
+- categorical (`variable="categorical"`): `z ~ Categorical(softmax(logits))`
+  over K one-hot values, for which
 
-so any estimator's bias and variance can be measured, not guessed. The
-estimators here are computed with the package's own layers and losses, one
-independent estimate per row of a batch (rows do not interact, so the gradient
-of the summed objective holds each row's estimate).
+      grad_logits E[f] = p * (F - p . F),  p = softmax(logits),  F_k = f(one_hot(k));
+
+- binary (`variable="binary"`): a vector `b` of n independent bits,
+  `b_i ~ Bernoulli(sigmoid(logits_i))`, for which
+
+      grad_logits E[f] = sum_b p(b) f(b) (b - sigmoid(logits))
+
+  over the 2^n values of b.
+
+So any estimator's bias, variance and mean squared error can be measured,
+not guessed, along with its cost: the evaluations of f it makes per
+estimate (counted, not declared). The estimators are computed with the
+package's own ops, losses and `Estimator` classes, one independent estimate
+per row of a batch (rows do not interact, so the gradient of the summed
+objective holds each row's estimate):
+
+| estimator | variables | estimates | evaluations of f |
+| --- | --- | --- | --- |
+| `gumbel_softmax`, `straight_through`, `gumbel_rao`, `reinmax` | both | grad E[f], biased | 1, and grad f |
+| `reinforce` | both | grad E[f] | 1 |
+| `reinforce_leave_one_out` | both | grad E[f] | `num_samples` |
+| `vimco` | both | grad E[log mean_S exp f] | S = `num_samples` |
+| `enumerate` | both | grad E[f], exactly | K, or 2^n |
+| `unordered_set` | both | grad E[f] | k = `num_samples` |
+| `arm`, `disarm` | binary | grad E[f] | `num_samples` (pairs of 2) |
+| `arsm` | both | grad E[f] | `num_samples` (1 + K (K - 1) / 2) |
+| `rebar` | both | grad E[f] | 3 `num_samples`, and grad f |
+| `relax` | both | grad E[f] | `num_samples` (and 2 of its network) |
+
+Binary variables are given to the estimators made for categorical ones
+(`gumbel_rao`, `reinmax`, `unordered_set`, `arsm`) as two-category variables
+with logits `[logits_i, 0]` (category 0 is the bit 1: the two-category
+Gumbel-Softmax is the binary Concrete), the gradient reaching `logits_i`
+through that embedding. Gumbel-Softmax and straight-through use
+`ops.relaxed_bernoulli` for them.
+
+VIMCO maximises a multi-sample bound, not `E[f]`: with S samples it
+estimates `grad E[log((1/S) sum_s exp f(z_s))]`, so it is measured against
+the exact gradient of that objective (`exact_gradient(...,
+bound_samples=S)`, an enumeration of the K^S, or 2^(n S), tuples of samples).
+REBAR and RELAX are measured with their control variates as initialised
+(RELAX's network outputs 0: it starts as the plain score function), or after
+`control_variate_steps` Adam steps on their variance loss, the logits fixed.
 
 TensorFlow backend (it uses `tf.GradientTape`).
 
@@ -22,8 +61,11 @@ Examples:
     ... )
     >>> bool(result["bias"] < 5 * result["bias_standard_error"])  # unbiased
     True
+    >>> result["evaluations"]  # of f, per estimate
+    4.0
 """
 
+import itertools
 import math
 
 import keras
@@ -32,10 +74,25 @@ import numpy as np
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
+from keras_gumbel.estimators.arm import ARM
+from keras_gumbel.estimators.arm import ARSM
+from keras_gumbel.estimators.arm import DisARM
 from keras_gumbel.estimators.baselines import leave_one_out_baseline
+from keras_gumbel.estimators.enumeration import Enumerate
+from keras_gumbel.estimators.relax import REBAR
+from keras_gumbel.estimators.relax import RELAX
 from keras_gumbel.estimators.score_function import score_function_terms
+from keras_gumbel.estimators.unordered_set import UnorderedSet
+from keras_gumbel.estimators.vimco import VIMCO
 
-__all__ = ["ESTIMATORS", "exact_gradient", "gradient_estimates", "gradient_bias_variance"]
+__all__ = [
+    "ESTIMATORS",
+    "VARIABLES",
+    "estimators_for",
+    "exact_gradient",
+    "gradient_estimates",
+    "gradient_bias_variance",
+]
 
 ESTIMATORS = (
     "gumbel_softmax",
@@ -44,11 +101,85 @@ ESTIMATORS = (
     "reinmax",
     "reinforce",
     "reinforce_leave_one_out",
+    "vimco",
+    "enumerate",
+    "unordered_set",
+    "arm",
+    "disarm",
+    "arsm",
+    "rebar",
+    "relax",
 )
 
+VARIABLES = ("categorical", "binary")
 
-def _check_logits(logits):
+# Differentiate f through a (relaxed) sample: biased, and f must be differentiable.
+_PATHWISE = ("gumbel_softmax", "straight_through", "gumbel_rao", "reinmax")
+_BINARY_ONLY = ("arm", "disarm")
+_LEARNED = ("rebar", "relax")
+# Made for categorical variables: binary ones reach them as two categories with logits [logits_i, 0].
+_EMBEDDED = ("gumbel_rao", "reinmax", "unordered_set", "arsm")
+# The most bits the binary problem enumerates (2^n values of f), and tuples VIMCO's exact gradient sums over.
+_MAX_BITS = 16
+_MAX_TUPLES = 2**20
+
+
+def estimators_for(variable):
+    """The names in `ESTIMATORS` that apply to one kind of variable.
+
+    Args:
+        variable: `"categorical"` or `"binary"`.
+
+    Returns:
+        A tuple of names, in the order of `ESTIMATORS` (every one but `arm`
+        and `disarm`, which are for binary variables only, for
+        `"categorical"`).
+
+    Raises:
+        ValueError: If `variable` is not one of `VARIABLES`.
+
+    Examples:
+        >>> from keras_gumbel import diagnostics
+        >>> "arm" in diagnostics.estimators_for("categorical")
+        False
+        >>> "arm" in diagnostics.estimators_for("binary")
+        True
+    """
+    variable = _check_variable(variable)
+    return tuple(name for name in ESTIMATORS if variable == "binary" or name not in _BINARY_ONLY)
+
+
+def _check_variable(variable):
+    if variable not in VARIABLES:
+        raise ValueError(_validation.invalid("variable", f"one of {VARIABLES}", variable))
+    return variable
+
+
+def _check_estimator(estimator, variable):
+    if estimator not in ESTIMATORS:
+        raise ValueError(_validation.invalid("estimator", f"one of {ESTIMATORS}", estimator))
+    if estimator in _BINARY_ONLY and variable != "binary":
+        raise ValueError(
+            f"Invalid value received for argument `estimator`. {estimator!r} estimates gradients for binary "
+            "variables only: pass variable='binary', or use 'arsm' (its categorical extension) for categorical "
+            f"ones. Received: estimator={estimator!r}, variable={variable!r}"
+        )
+    return estimator
+
+
+def _check_logits(logits, variable="categorical"):
     logits = np.asarray(logits)
+    if variable == "binary":
+        if (
+            logits.ndim != 1
+            or not 1 <= logits.shape[0] <= _MAX_BITS
+            or not np.issubdtype(logits.dtype, np.floating)
+            or not np.isfinite(logits).all()
+        ):
+            raise ValueError(
+                _validation.invalid("logits", f"a float vector of 1 to {_MAX_BITS} finite logits (one per bit)", logits)
+            )
+        return logits
     if (
         logits.ndim != 1
         or logits.shape[0] < 2
@@ -70,87 +201,253 @@ def _per_row(f):
             return keras.ops.reshape(values, (-1,))
         if shape != (z.shape[0],):
             raise ValueError(
-                f"`f` must map a batch of one-hot vectors [N, K] to one value per row, [N]; for input of "
-                f"shape {tuple(z.shape)} it returned shape {shape}."
+                f"`f` must map a batch of samples (one-hot vectors [N, K], or bits [N, n]) to one value per row, "
+                f"[N]; for input of shape {tuple(z.shape)} it returned shape {shape}."
             )
         return values
 
     return checked
 
 
-def exact_gradient(logits, f):
-    """The exact gradient of E[f(z)], z ~ Categorical(softmax(logits)), by enumeration.
+def _log_sigmoid(x):
+    return -np.logaddexp(0.0, -x)
+
+
+def _support(logits, variable):
+    """Every value of the variable [C, D], its probability [C] and its score grad log p [C, D], in float64."""
+    logits = logits.astype(np.float64)
+    if variable == "categorical":
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        values = np.eye(len(logits))
+        return values, probabilities, values - probabilities
+    values = np.array(list(itertools.product((0.0, 1.0), repeat=len(logits))))  # [2^n, n]
+    log_p = values @ _log_sigmoid(logits) + (1.0 - values) @ _log_sigmoid(-logits)
+    return values, np.exp(log_p), values - 1.0 / (1.0 + np.exp(-logits))
+
+
+def exact_gradient(logits, f, variable="categorical", bound_samples=None):
+    """The exact gradient of E[f(z)] (or of VIMCO's multi-sample bound) by enumeration.
 
     Args:
-        logits: A vector of K logits.
-        f: A function mapping a batch of one-hot vectors [N, K] to values
-            [N] (or [N, 1]).
+        logits: A vector of K logits (`variable="categorical"`, `-inf` for an
+            impossible category) or of n bit logits (`"binary"`, n <= 16).
+        f: A function mapping a batch of samples, one-hot vectors [N, K] or
+            bits [N, n], to values [N] (or [N, 1]).
+        variable: `"categorical"` (z ~ Categorical(softmax(logits))) or
+            `"binary"` (independent bits, b_i ~ Bernoulli(sigmoid(logits_i))).
+        bound_samples: `None` for the gradient of `E[f(z)]`; an integer
+            S >= 2 for that of the multi-sample bound VIMCO estimates,
+            `E[log((1/S) sum_s exp f(z_s))]` over S independent samples,
+            summed over all C^S tuples of values (at most 2^20).
 
     Returns:
-        A NumPy vector of K partial derivatives.
+        A NumPy vector of partial derivatives, one per logit.
+
+    Raises:
+        ValueError: For logits, `variable`, `bound_samples` or an output of
+            `f` that do not fit.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from keras_gumbel import diagnostics
+        >>> f = lambda b: keras.ops.sum(b, axis=-1)  # E[f] = sum sigmoid
+        >>> diagnostics.exact_gradient(np.zeros(2, "float32"), f, "binary")
+        array([0.25, 0.25])
     """
-    logits = _check_logits(logits).astype(np.float64)
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
-    one_hots = keras.ops.convert_to_tensor(np.eye(len(logits), dtype="float32"))
-    values = np.asarray(keras.ops.convert_to_numpy(_per_row(f)(one_hots)), dtype=np.float64)
-    return probabilities * (values - probabilities @ values)
+    variable = _check_variable(variable)
+    logits = _check_logits(logits, variable)
+    values, probabilities, score = _support(logits, variable)
+    if bound_samples is not None:
+        bound_samples = _validation.check_int("bound_samples", bound_samples, minimum=2)
+        count = len(values) ** bound_samples
+        if count > _MAX_TUPLES:
+            raise ValueError(
+                _validation.invalid(
+                    "bound_samples",
+                    f"a number of samples S whose {len(values)}^S tuples of values are at most {_MAX_TUPLES} "
+                    f"(here {len(values)}^{bound_samples} = {count})",
+                    bound_samples,
+                )
+            )
+    rewards = keras.ops.convert_to_numpy(_per_row(f)(keras.ops.convert_to_tensor(values.astype("float32"))))
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if bound_samples is None:
+        return (probabilities * rewards) @ score
+    tuples = np.stack(np.unravel_index(np.arange(count), (len(values),) * bound_samples), axis=-1)  # [C^S, S]
+    tuple_rewards = rewards[tuples]
+    top = tuple_rewards.max(axis=1, keepdims=True)
+    bound = top[:, 0] + np.log(np.exp(tuple_rewards - top).mean(axis=1))
+    weights = probabilities[tuples].prod(axis=1) * bound
+    # grad E[L] = sum_tuples p(tuple) L(tuple) sum_s grad log p(z_s): L has no gradient of its own.
+    return sum(weights @ score[tuples[:, s]] for s in range(bound_samples))
 
 
-def gradient_estimates(
-    estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0, num_draws=10
+def _estimator_object(name, temperature, event_shape):
+    if name == "vimco":
+        return VIMCO()
+    if name == "enumerate":
+        return Enumerate(max_configurations=2**_MAX_BITS)
+    if name == "unordered_set":
+        return UnorderedSet()
+    if name == "arm":
+        return ARM()
+    if name == "disarm":
+        return DisARM()
+    if name == "arsm":
+        return ARSM()
+    if name == "rebar":
+        return REBAR(temperature=temperature)
+    return RELAX(event_shape=event_shape, temperature=temperature)
+
+
+def _estimates_with_estimator(name, logits, f, variable, num_estimates, temperature, num_samples, seed, steps):
+    """Per-row estimates through an `Estimator`'s `estimate`, as the training helpers call it; and f's rows per row."""
+    import tensorflow as tf
+
+    from keras_gumbel.distributions import tfp_distributions
+
+    tfd = tfp_distributions()
+    embedded = variable == "binary" and name in _EMBEDDED
+    estimator = _estimator_object(name, temperature, tuple(logits.shape))
+    estimator.check_num_samples(num_samples)
+
+    def distribution_of(theta):
+        if variable == "categorical":
+            return tfd.OneHotCategorical(logits=theta, dtype="float32")
+        if embedded:
+            pairs = tf.stack([theta, tf.zeros_like(theta)], axis=-1)  # category 0 is the bit 1
+            return tfd.Independent(tfd.OneHotCategorical(logits=pairs, dtype="float32"), 1)
+        return tfd.Independent(tfd.Bernoulli(logits=theta, dtype="float32"), 1)
+
+    rows = []
+
+    def run(theta, step_seed):
+        distribution = distribution_of(theta)
+        batch_size = tf.shape(theta)[0]
+
+        def evaluate(actions):  # [S', B, ...] -> [S', B]
+            samples = actions[..., 0] if embedded else actions
+            samples = tf.reshape(tf.cast(samples, "float32"), [-1, logits.shape[0]])
+            rows.append(samples.shape[0])
+            return tf.reshape(f(samples), [-1, batch_size])
+
+        def log_prob(actions):
+            return tf.cast(distribution.log_prob(actions), "float32")
+
+        loss, _, _ = estimator.estimate(distribution, evaluate, log_prob, num_samples, step_seed, None, True)
+        return loss
+
+    generator = keras.random.SeedGenerator(_backend.fold_seed(seed))
+    if steps:
+        _train_control_variate(estimator, run, logits, steps, generator)
+        rows.clear()
+    variable_logits = tf.Variable(np.tile(logits, (num_estimates, 1)))
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(variable_logits)
+        loss = run(variable_logits, _backend.tf_seed(generator))
+    # The loss averages the per-row estimates of -grad E over the rows: undo the mean and the sign.
+    gradient = -num_estimates * tape.gradient(loss, variable_logits).numpy()
+    return gradient, sum(rows) / num_estimates
+
+
+def _train_control_variate(estimator, run, logits, steps, generator, batch_size=256):
+    """`steps` Adam steps (learning rate 0.01) on REBAR's or RELAX's variance, at fixed logits."""
+    import tensorflow as tf
+
+    variables = [v for layer in estimator.layers for v in layer.trainable_variables]
+    optimizer = keras.optimizers.Adam(0.01)
+    fixed = tf.constant(np.tile(logits, (batch_size, 1)))
+
+    @tf.function
+    def step(step_seed):
+        with tf.GradientTape() as tape:
+            # The estimator's loss gives its own weights the gradient of the variance, and only them.
+            loss = run(fixed, step_seed)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    for _ in range(steps):
+        step(_backend.tf_seed(generator))
+
+
+def _estimates(
+    estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws, variable, control_variate_steps
 ):
-    """Independent estimates of grad E[f(z)] by one estimator, one per row.
-
-    Args:
-        estimator: One of `ESTIMATORS`:
-            `"gumbel_softmax"` (the pathwise gradient of f at a relaxed sample),
-            `"straight_through"` (f at the one-hot sample, the relaxed gradient),
-            `"gumbel_rao"` (f at the one-hot sample, the relaxed gradient averaged
-            over `num_draws` conditional draws),
-            `"reinmax"` (f at the one-hot sample, ReinMax's second-order gradient),
-            `"reinforce"` (one sample, no baseline),
-            `"reinforce_leave_one_out"` (`num_samples` samples, leave-one-out baseline).
-        logits: A vector of K logits.
-        f: A differentiable function of a batch of (relaxed) one-hot vectors
-            [N, K] -> [N] (or [N, 1]).
-        num_estimates: Number of independent estimates.
-        temperature: Temperature of the Gumbel estimators.
-        num_samples: Samples per estimate for `"reinforce_leave_one_out"`.
-        seed: Integer seed.
-        num_draws: Conditional draws per estimate for `"gumbel_rao"`.
-
-    Returns:
-        A NumPy array [num_estimates, K].
-    """
+    """(estimates [num_estimates, D], evaluations of f per estimate)."""
     if _backend.backend() != "tensorflow":
         raise RuntimeError("keras_gumbel.diagnostics needs the TensorFlow backend (it uses tf.GradientTape).")
     import tensorflow as tf
 
-    if estimator not in ESTIMATORS:
-        raise ValueError(_validation.invalid("estimator", f"one of {ESTIMATORS}", estimator))
+    variable = _check_variable(variable)
+    estimator = _check_estimator(estimator, variable)
     num_estimates = _validation.check_int("num_estimates", num_estimates, minimum=1)
-    num_samples = _validation.check_int("num_samples", num_samples, minimum=2)
+    num_samples = _validation.check_int(
+        "num_samples", num_samples, minimum=2 if estimator == "reinforce_leave_one_out" else 1
+    )
+    num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
+    control_variate_steps = _validation.check_int("control_variate_steps", control_variate_steps, minimum=0)
+    if control_variate_steps and estimator not in _LEARNED:
+        raise ValueError(
+            f"Invalid value received for argument `control_variate_steps`. Only {_LEARNED} learn a control "
+            f"variate; {estimator!r} has none to train. Received: control_variate_steps={control_variate_steps}"
+        )
     temperature = _validation.check_temperature(temperature)
-    logits = _check_logits(logits).astype("float32")
+    seed = _validation.check_seed(seed)
+    if isinstance(seed, keras.random.SeedGenerator):
+        raise TypeError(_validation.invalid("seed", "None or an integer", seed))
+    logits = _check_logits(logits, variable).astype("float32")
     f = _per_row(f)
-    generator = keras.random.SeedGenerator(_backend.fold_seed(_validation.check_seed(seed)))
+    rows = []
+
+    def counted(z):
+        rows.append(z.shape[0])
+        return f(z)
+
+    if estimator not in _PATHWISE + ("reinforce", "reinforce_leave_one_out"):
+        return _estimates_with_estimator(
+            estimator, logits, f, variable, num_estimates, temperature, num_samples, seed, control_variate_steps
+        )
+    generator = keras.random.SeedGenerator(_backend.fold_seed(seed))
     copies = num_estimates * (num_samples if estimator == "reinforce_leave_one_out" else 1)
-    variable = tf.Variable(np.tile(logits, (copies, 1)))
-    # The estimators that differentiate f through a sample.
-    pathwise = {
-        "gumbel_softmax": lambda x: gumbel_ops.gumbel_softmax(x, temperature=temperature, seed=generator),
-        "straight_through": lambda x: gumbel_ops.gumbel_softmax(x, temperature=temperature, hard=True, seed=generator),
-        "gumbel_rao": lambda x: gumbel_ops.gumbel_rao(x, temperature=temperature, num_draws=num_draws, seed=generator),
-        "reinmax": lambda x: gumbel_ops.reinmax(x, temperature=temperature, seed=generator),
-    }
+    variable_logits = tf.Variable(np.tile(logits, (copies, 1)))
+    binary = variable == "binary"
+
+    def two_categories(op):
+        """A categorical op on bits: logits [logits_i, 0], and the relaxed value of category 0 (the bit 1)."""
+        return lambda x: op(tf.stack([x, tf.zeros_like(x)], axis=-1))[..., 0]
+
+    t = temperature
+    if binary:
+        pathwise = {
+            "gumbel_softmax": lambda x: gumbel_ops.relaxed_bernoulli(x, temperature=t, seed=generator),
+            "straight_through": lambda x: gumbel_ops.relaxed_bernoulli(x, temperature=t, hard=True, seed=generator),
+            "gumbel_rao": two_categories(
+                lambda x: gumbel_ops.gumbel_rao(x, temperature=t, num_draws=num_draws, seed=generator)
+            ),
+            "reinmax": two_categories(lambda x: gumbel_ops.reinmax(x, temperature=t, seed=generator)),
+        }
+    else:
+        pathwise = {
+            "gumbel_softmax": lambda x: gumbel_ops.gumbel_softmax(x, temperature=t, seed=generator),
+            "straight_through": lambda x: gumbel_ops.gumbel_softmax(x, temperature=t, hard=True, seed=generator),
+            "gumbel_rao": lambda x: gumbel_ops.gumbel_rao(x, temperature=t, num_draws=num_draws, seed=generator),
+            "reinmax": lambda x: gumbel_ops.reinmax(x, temperature=t, seed=generator),
+        }
     with tf.GradientTape() as tape:
         if estimator in pathwise:
-            objective = tf.reduce_sum(f(pathwise[estimator](variable)))
+            objective = tf.reduce_sum(counted(pathwise[estimator](variable_logits)))
         else:
-            choice = tf.stop_gradient(gumbel_ops.gumbel_softmax(variable, hard=True, seed=generator))
-            log_prob = tf.reduce_sum(choice * tf.nn.log_softmax(variable), -1)
-            reward = tf.cast(f(choice), "float32")
+            if binary:
+                choice = tf.stop_gradient(gumbel_ops.relaxed_bernoulli(variable_logits, hard=True, seed=generator))
+                log_prob = tf.reduce_sum(
+                    choice * tf.math.log_sigmoid(variable_logits)
+                    + (1.0 - choice) * tf.math.log_sigmoid(-variable_logits),
+                    -1,
+                )
+            else:
+                choice = tf.stop_gradient(gumbel_ops.gumbel_softmax(variable_logits, hard=True, seed=generator))
+                log_prob = tf.reduce_sum(choice * tf.nn.log_softmax(variable_logits), -1)
+            reward = tf.cast(counted(choice), "float32")
             if estimator == "reinforce":
                 terms = score_function_terms(log_prob, reward)
             else:
@@ -161,33 +458,126 @@ def gradient_estimates(
                     / num_samples
                 )
             objective = -tf.reduce_sum(terms)  # terms estimate -grad E[f]
-    gradient = tape.gradient(objective, variable).numpy()
+    gradient = tape.gradient(objective, variable_logits).numpy()
     if estimator == "reinforce_leave_one_out":
         gradient = gradient.reshape(num_samples, num_estimates, -1).sum(axis=0)
-    return gradient
+    return gradient, sum(rows) / num_estimates
+
+
+def gradient_estimates(
+    estimator,
+    logits,
+    f,
+    num_estimates=10_000,
+    temperature=1.0,
+    num_samples=4,
+    seed=0,
+    num_draws=10,
+    variable="categorical",
+    control_variate_steps=0,
+):
+    """Independent estimates of grad E[f(z)] by one estimator, one per row.
+
+    Args:
+        estimator: One of `ESTIMATORS` (see `estimators_for(variable)`):
+            `"gumbel_softmax"` (the pathwise gradient of f at a relaxed sample),
+            `"straight_through"` (f at the hard sample, the relaxed gradient),
+            `"gumbel_rao"` (f at the hard sample, the relaxed gradient averaged
+            over `num_draws` conditional draws),
+            `"reinmax"` (f at the hard sample, ReinMax's second-order gradient),
+            `"reinforce"` (one sample, no baseline),
+            `"reinforce_leave_one_out"` (`num_samples` samples, leave-one-out
+            baseline), `"vimco"` (`num_samples` samples; it estimates the
+            gradient of the multi-sample bound, see the module docstring),
+            `"enumerate"` (the exact expectation over every value),
+            `"unordered_set"` (`num_samples` distinct samples),
+            `"arm"` and `"disarm"` (binary only: `num_samples / 2` antithetic
+            pairs), `"arsm"` (`num_samples` Dirichlet draws, each with its
+            swaps), `"rebar"` and `"relax"` (`num_samples` samples, a control
+            variate from the relaxation at initial temperature `temperature`).
+        logits: A vector of K logits (categorical) or n logits (binary).
+        f: A function of a batch of samples, one-hot vectors [N, K] or bits
+            [N, n] -> [N] (or [N, 1]); differentiable in relaxed samples for
+            the pathwise estimators and `"rebar"`.
+        num_estimates: Number of independent estimates.
+        temperature: Temperature of the Gumbel estimators, and initial
+            temperature of REBAR's and RELAX's relaxation.
+        num_samples: Samples per estimate (see `estimator`).
+        seed: Integer seed (`None`: a different draw each call).
+        num_draws: Conditional draws per estimate for `"gumbel_rao"`.
+        variable: `"categorical"` or `"binary"`.
+        control_variate_steps: For `"rebar"` and `"relax"`: Adam steps
+            (learning rate 0.01, 256 estimates a step) that train their
+            control variate to lower the variance before measuring, at the
+            same logits; 0 measures it as initialised.
+
+    Returns:
+        A NumPy array [num_estimates, K or n].
+
+    Raises:
+        ValueError: For an unknown `estimator` or `variable`, `"arm"` or
+            `"disarm"` with categorical variables, a `num_samples` the
+            estimator cannot use, `control_variate_steps` for an estimator
+            without a control variate, or bad logits.
+        TypeError: For a seed that is not an integer.
+        RuntimeError: On a backend other than TensorFlow.
+    """
+    estimates, _ = _estimates(
+        estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws, variable, control_variate_steps
+    )
+    return estimates
 
 
 def gradient_bias_variance(
-    estimator, logits, f, num_estimates=10_000, temperature=1.0, num_samples=4, seed=0, num_draws=10
+    estimator,
+    logits,
+    f,
+    num_estimates=10_000,
+    temperature=1.0,
+    num_samples=4,
+    seed=0,
+    num_draws=10,
+    variable="categorical",
+    control_variate_steps=0,
 ):
-    """Bias and variance of an estimator of grad E[f(z)] against the exact gradient.
+    """Bias, variance and cost of an estimator of grad E[f(z)] against the exact gradient.
+
+    The arguments are those of `gradient_estimates`. VIMCO is compared with
+    the exact gradient of its own objective, the multi-sample bound with S =
+    `num_samples` (`exact_gradient(..., bound_samples=num_samples)`).
 
     Returns:
-        A dict: `bias` (norm of mean estimate minus exact), `bias_standard_error`
-        (the norm's sampling error, about sqrt(variance / num_estimates)),
-        `variance` (trace of the estimates' covariance), `mse` (mean squared
-        error = bias^2 + variance), `exact` and `mean` (the vectors).
+        A dict: `bias` (norm of mean estimate minus exact),
+        `bias_standard_error` (the norm's sampling error, about
+        sqrt(variance / num_estimates)), `bias_z` (the largest
+        |mean - exact| over the components, in standard errors of that
+        component's mean, with a float32 rounding floor of 1e-5 times the largest exact component: about |N(0, 1)|
+        for an unbiased estimator), `variance` (trace of the estimates'
+        covariance), `mse` (mean squared error = bias^2 + variance),
+        `evaluations` (of f per estimate, as counted), `target` (`"E[f]"`, or
+        `"E[log mean_S exp f]"` for VIMCO), `exact` and `mean` (the vectors).
+
+    Raises:
+        ValueError, TypeError, RuntimeError: As `gradient_estimates`.
     """
-    estimates = gradient_estimates(estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws)
-    exact = exact_gradient(logits, f)
+    estimates, evaluations = _estimates(
+        estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws, variable, control_variate_steps
+    )
+    bound_samples = num_samples if estimator == "vimco" else None
+    exact = exact_gradient(logits, f, variable, bound_samples)
     mean = estimates.mean(axis=0)
-    variance = float(estimates.var(axis=0).sum())
-    bias = float(np.linalg.norm(mean - exact))
+    component_variances = estimates.var(axis=0)
+    variance = float(component_variances.sum())
+    floor = 1e-5 * (1.0 + np.abs(exact).max())
+    z = np.abs(mean - exact) / np.sqrt(component_variances / len(estimates) + floor**2)
     return {
-        "bias": bias,
+        "bias": float(np.linalg.norm(mean - exact)),
         "bias_standard_error": math.sqrt(variance / len(estimates)),
+        "bias_z": float(z.max()),
         "variance": variance,
         "mse": float(((estimates - exact) ** 2).sum(axis=1).mean()),
+        "evaluations": float(evaluations),
+        "target": f"E[log mean_{num_samples} exp f]" if estimator == "vimco" else "E[f]",
         "exact": exact,
         "mean": mean,
     }

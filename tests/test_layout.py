@@ -22,7 +22,7 @@ ALLOWED = {
     "estimators": {"ops", "_backend", "_validation", "layers", "distributions", "estimators"},
     "reinforce": {"estimators"},
     "distributions": {"_backend"},
-    "diagnostics": {"ops", "estimators", "reinforce", "_backend", "_validation"},
+    "diagnostics": {"ops", "estimators", "reinforce", "distributions", "_backend", "_validation"},
 }
 
 
