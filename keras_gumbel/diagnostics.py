@@ -74,16 +74,8 @@ import numpy as np
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
-from keras_gumbel.estimators.arm import ARM
-from keras_gumbel.estimators.arm import ARSM
-from keras_gumbel.estimators.arm import DisARM
 from keras_gumbel.estimators.baselines import leave_one_out_baseline
-from keras_gumbel.estimators.enumeration import Enumerate
-from keras_gumbel.estimators.relax import REBAR
-from keras_gumbel.estimators.relax import RELAX
 from keras_gumbel.estimators.score_function import score_function_terms
-from keras_gumbel.estimators.unordered_set import UnorderedSet
-from keras_gumbel.estimators.vimco import VIMCO
 
 __all__ = [
     "ESTIMATORS",
@@ -284,21 +276,29 @@ def exact_gradient(logits, f, variable="categorical", bound_samples=None):
 
 
 def _estimator_object(name, temperature, event_shape):
+    # Imported here: only the estimator measured is needed (and `import keras_gumbel` stays light).
+    from keras_gumbel.estimators import arm
+    from keras_gumbel.estimators import enumeration
+    from keras_gumbel.estimators import relax
+    from keras_gumbel.estimators import vimco
+
     if name == "vimco":
-        return VIMCO()
+        return vimco.VIMCO()
     if name == "enumerate":
-        return Enumerate(max_configurations=2**_MAX_BITS)
+        return enumeration.Enumerate(max_configurations=2**_MAX_BITS)
     if name == "unordered_set":
-        return UnorderedSet()
+        from keras_gumbel.estimators import unordered_set
+
+        return unordered_set.UnorderedSet()
     if name == "arm":
-        return ARM()
+        return arm.ARM()
     if name == "disarm":
-        return DisARM()
+        return arm.DisARM()
     if name == "arsm":
-        return ARSM()
+        return arm.ARSM()
     if name == "rebar":
-        return REBAR(temperature=temperature)
-    return RELAX(event_shape=event_shape, temperature=temperature)
+        return relax.REBAR(temperature=temperature)
+    return relax.RELAX(event_shape=event_shape, temperature=temperature)
 
 
 def _estimates_with_estimator(name, logits, f, variable, num_estimates, temperature, num_samples, seed, steps):
