@@ -24,8 +24,14 @@ or needed, each with a backend-agnostic fallback:
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
+- `one_hot_like`, `max_and_argmax`: on PyTorch, one `scatter_` into zeros,
+  and the maximum with its index from one `torch.max` pass.
 - `add`, `max`: on TensorFlow, `tf.add` and `tf.reduce_max`, which accept an
   empty batch (Keras' versions fail on tensors of shape (0, K)).
+- `as_graph`: a function with loops (the assignment's `while_loop`s) runs
+  compiled when called eagerly: a `tf.function` on TensorFlow (instead of op
+  by op from Python, about 30x faster for 5 x 5 matrices), `jax.jit` on JAX
+  (instead of tracing its loops anew at every call, about 100x faster).
 """
 
 import keras
@@ -90,6 +96,38 @@ def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
     return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 
+def one_hot_like(x, indices, axis):
+    """The one-hot of `indices` (`x` with `axis` reduced away) in the shape and dtype of `x`.
+
+    On PyTorch one `scatter_` into zeros (as `F.gumbel_softmax` builds its
+    one-hot): `keras.ops.one_hot` adds a select for negative indices and a
+    cast from int64 there, 4x the time. The indices come from `argmax`, so are
+    never negative.
+    """
+    if backend() == "torch":
+        import torch
+
+        return torch.zeros_like(x).scatter_(axis, indices.unsqueeze(axis), 1)
+    num_classes = x.shape[axis]
+    if num_classes is None:
+        num_classes = keras.ops.shape(x)[axis]
+    return keras.ops.one_hot(indices, num_classes, axis=axis, dtype=x.dtype)
+
+
+def max_and_argmax(x, axis):
+    """`(max(x, axis, keepdims=True), argmax(x, axis))`, NaN-propagating as `max` is.
+
+    On PyTorch one `torch.max(x, dim)` pass gives both (the first index on
+    ties, a NaN's index and value where the slice holds one).
+    """
+    if backend() == "torch":
+        import torch
+
+        values, indices = torch.max(x, dim=axis, keepdim=True)
+        return values, indices.squeeze(axis)
+    return max(x, axis=axis, keepdims=True), argmax(x, axis)
+
+
 def argmax(x, axis):
     """Index of the largest entry along `axis` (the first one on ties)."""
     if backend() == "tensorflow":
@@ -97,6 +135,34 @@ def argmax(x, axis):
 
         return tf.argmax(x, axis=axis)
     return keras.ops.argmax(x, axis=axis)
+
+
+_GRAPHS = {}
+
+
+def as_graph(function):
+    """`function` compiled: a `tf.function` on TensorFlow, `jax.jit` on JAX; unchanged on PyTorch.
+
+    For a function of tensors only. One compiled function per Python
+    function, traced once per input shape and dtype; inside a `tf.function`
+    (or XLA) on TensorFlow it is called as it is, already part of a graph.
+    """
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return function
+        if function not in _GRAPHS:
+            _GRAPHS[function] = tf.function(function, autograph=False)
+    elif name == "jax":
+        import jax
+
+        if function not in _GRAPHS:
+            _GRAPHS[function] = jax.jit(function)
+    else:
+        return function
+    return _GRAPHS[function]
 
 
 def fold_seed(seed):

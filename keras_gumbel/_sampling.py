@@ -193,12 +193,8 @@ def one_hot_of_argmax(perturbed, axis):
     rewrite can move them (TensorFlow's optimiser once turned
     `one_hot * (max - max + 1)` into sums that rounded to 0.99999994, 0 and 2).
     """
-    num_classes = perturbed.shape[axis]
-    if num_classes is None:
-        num_classes = ops.shape(perturbed)[axis]
-    one_hot = ops.one_hot(_backend.argmax(perturbed, axis), num_classes, axis=axis, dtype=perturbed.dtype)
-    row_max = _backend.max(perturbed, axis=axis, keepdims=True)
-    return ops.where(ops.isfinite(row_max), one_hot, math.nan)
+    row_max, index = _backend.max_and_argmax(perturbed, axis)
+    return ops.where(ops.isfinite(row_max), _backend.one_hot_like(perturbed, index, axis), math.nan)
 
 
 def with_softmax_gradient(value, scaled, axis):
