@@ -347,7 +347,21 @@ def main():
         action="store_true",
         help="time the CPU time of this process instead of wall-clock time (for a machine other jobs share)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads of PyTorch and TensorFlow (default: theirs); 1 keeps idle threads from spinning "
+        "on a machine other jobs share",
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        if BACKEND == "torch":
+            import torch
+
+            torch.set_num_threads(args.threads)
+        elif BACKEND == "tensorflow":
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     if args.cpu_time:
         CLOCK["clock"] = time.process_time
     shapes = [(8, 4, 5), (16, 50)] if args.quick else SHAPES
@@ -369,6 +383,7 @@ def main():
         f"{versions}, Keras {keras.__version__}, keras_gumbel {keras_gumbel.__version__}, "
         f"{os.cpu_count()} CPU cores; temperature {TEMPERATURE}; {rounds} rounds, contenders shuffled in each; "
         f"{'CPU time of this process' if args.cpu_time else 'wall-clock time'}"
+        f"{f'; {args.threads} intra-op thread(s)' if args.threads else ''}"
     )
     header = (
         f"| {'shape':<15} | {'kind':<16} | {'implementation':<34} | {'mode':<5} "
