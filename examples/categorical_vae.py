@@ -4,14 +4,27 @@
 and decoder (20x10)-256-512-784; Bernoulli likelihood on binarized images; the
 exact KL divergence of q(z|x) to the uniform categorical prior; Adam with its
 learning rate decayed from 1e-3 to 1e-4 by a cosine over the run
-(`--learning-rate-schedule constant` keeps 1e-3), batch 100. Three estimators of the encoder's gradient, all through the
-package's public API:
+(`--learning-rate-schedule constant` keeps 1e-3), batch 100 (`--latents` and
+`--classes` change the 20 x 10). The estimators of the encoder's gradient,
+all through the package's public API:
 
 - `gumbel_softmax`: `keras_gumbel.GumbelSoftmax`, the decoder sees relaxed samples;
 - `straight_through`: `keras_gumbel.StraightThroughGumbel`, the decoder sees one-hot samples;
 - `reinforce`: one-hot samples with no gradient; the encoder learns from
   `keras_gumbel.score_function_loss` with the reconstruction log-likelihood
-  as reward and a leave-one-out baseline over `--samples` draws per image.
+  as reward and a leave-one-out baseline over `--samples` draws per image;
+- `vimco`: `--samples` one-hot samples per image and
+  `keras_gumbel.estimators.vimco_loss` on their log-weights
+  `log p(x|z) + log p(z) - log q(z|x)`: it maximises the multi-sample
+  (importance-weighted) bound, not the ELBO, and trains the decoder too;
+- `unordered_set`: `--samples` distinct joint codes per image drawn without
+  replacement (`keras_gumbel.estimators.sample_without_replacement`, stochastic
+  beam search over the latents), `keras_gumbel.estimators.unordered_set_loss`
+  on the reconstruction log-likelihood, plus the exact KL;
+- `enumerate`: the exact expectation over every code
+  (`keras_gumbel.estimators.enumeration_loss`), for one latent variable only
+  (`--latents 1`): N variables have K^N joint codes (10^20 here), and summing
+  each variable alone with the others sampled is not the expectation.
 
 The temperature follows Jang et al.'s schedule through
 `keras_gumbel.TemperatureAnnealing`: max(0.5, exp(-r * t)), updated every
@@ -32,6 +45,8 @@ every estimator), averaged over `--eval-samples` draws per test image.
 Usage:
     python examples/categorical_vae.py --estimator gumbel_softmax --epochs 100
     python examples/categorical_vae.py --estimator reinforce --samples 4
+    python examples/categorical_vae.py --estimator unordered_set --samples 4
+    python examples/categorical_vae.py --estimator enumerate --latents 1
     python examples/categorical_vae.py --dataset digits --epochs 2     # smoke run
 """
 
@@ -53,7 +68,9 @@ import numpy as np  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 
-ESTIMATORS = ("gumbel_softmax", "straight_through", "reinforce")
+ESTIMATORS = ("gumbel_softmax", "straight_through", "reinforce", "vimco", "unordered_set", "enumerate")
+# The estimators that decode several codes per image: `--samples` of them, or every code for `enumerate`.
+MULTI_SAMPLE = ("reinforce", "vimco", "unordered_set", "enumerate")
 CACHE = pathlib.Path(os.environ.get("KERAS_GUMBEL_CACHE", "~/.cache/keras_gumbel")).expanduser()
 
 
@@ -141,8 +158,19 @@ class CategoricalVAE(keras.Model):
                 f"Invalid value received for argument `estimator`. Expected one of {ESTIMATORS}. "
                 f"Received: estimator={estimator!r}"
             )
+        if estimator == "enumerate" and num_latents != 1:
+            raise ValueError(
+                f"--estimator enumerate sums over every joint code: {num_classes}^{num_latents} codes for "
+                f"{num_latents} latent variables of {num_classes} classes (summing over each variable alone, the "
+                "others sampled, is not the expectation). Use it with one latent variable (--latents 1), or a "
+                "sampling estimator (reinforce, vimco, unordered_set)."
+            )
         self.estimator, self.num_latents, self.num_classes = estimator, num_latents, num_classes
-        self.num_samples = num_samples if estimator == "reinforce" else 1
+        self.num_samples = 1
+        if estimator in MULTI_SAMPLE:
+            self.num_samples = num_classes if estimator == "enumerate" else num_samples
+        # The unordered-set estimator's draws without replacement.
+        self.set_seed_generator = keras.random.SeedGenerator(seed)
         self.encoder = keras.Sequential(
             [keras.layers.Dense(units, activation="relu") for units in hidden]
             + [keras.layers.Dense(num_latents * num_classes), keras.layers.Reshape((num_latents, num_classes))],
@@ -157,7 +185,8 @@ class CategoricalVAE(keras.Model):
         if estimator == "gumbel_softmax":
             self.sampler = keras_gumbel.GumbelSoftmax(temperature=1.0, seed=seed, name="sampler")
         else:
-            # For REINFORCE it only draws exact one-hot samples; their gradient is not used.
+            # For the other estimators it only draws exact one-hot samples (or only holds the temperature the
+            # annealing callback sets); their gradient is not used.
             self.sampler = keras_gumbel.StraightThroughGumbel(temperature=1.0, seed=seed, name="sampler")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
 
@@ -167,9 +196,23 @@ class CategoricalVAE(keras.Model):
 
     def call(self, images, training=None):
         latent_logits = self.encoder(images, training=training)
-        if self.estimator == "reinforce":
+        if self.estimator in ("reinforce", "vimco"):
             repeated = keras.ops.tile(latent_logits, (self.num_samples, 1, 1))  # sample-major [S * B, N, K]
             code = keras.ops.stop_gradient(self.sampler(repeated, training=True))
+        elif self.estimator == "unordered_set":
+            # k distinct joint codes per image: [k, B, N] classes -> sample-major one-hot [k * B, N, K].
+            classes = keras_gumbel.estimators.sample_without_replacement(
+                latent_logits, self.num_samples, seed=self.set_seed_generator
+            )
+            code = keras.ops.reshape(keras.ops.one_hot(classes, self.num_classes), (-1, *latent_logits.shape[1:]))
+        elif self.estimator == "enumerate":
+            # Every code of the one latent variable, for every image: [K * B, 1, K], sample-major.
+            every_code = keras.ops.eye(self.num_classes)[:, None, None, :]
+            batch = keras.ops.shape(latent_logits)[0]
+            code = keras.ops.reshape(
+                keras.ops.broadcast_to(every_code, (self.num_classes, batch, 1, self.num_classes)),
+                (-1, 1, self.num_classes),
+            )
         else:
             code = self.sampler(latent_logits, training=training)
         return {"reconstruction_logits": self.decoder(code), "latent_logits": latent_logits, "code": code}
@@ -180,7 +223,7 @@ class CategoricalVAE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         kl = keras.ops.mean(self.kl_to_uniform(y_pred["latent_logits"]))
-        if self.estimator != "reinforce":
+        if self.estimator not in MULTI_SAMPLE:
             nll = keras.ops.mean(_bernoulli_nll(x, y_pred["reconstruction_logits"]))
             self.neg_elbo_tracker.update_state(nll + kl)
             return nll + kl
@@ -189,6 +232,22 @@ class CategoricalVAE(keras.Model):
         log_q = keras.ops.log_softmax(keras.ops.tile(y_pred["latent_logits"], (self.num_samples, 1, 1)), axis=-1)
         log_prob = keras.ops.reshape(keras.ops.sum(y_pred["code"] * log_q, axis=(1, 2)), (self.num_samples, -1))
         reward = keras.ops.negative(nll)
+        if self.estimator == "vimco":
+            # log p(x, z) - log q(z|x), with the uniform prior log p(z) = -N log K: the decoder's gradient flows
+            # through log p(x|z), the encoder's through the score and -log q.
+            log_weights = reward - self.num_latents * np.log(self.num_classes) - log_prob
+            self.neg_elbo_tracker.update_state(keras.ops.mean(nll) + kl)
+            return keras_gumbel.estimators.vimco_loss(log_weights, log_prob)
+        if self.estimator == "unordered_set":
+            # Its value estimates -E_q[log p(x|z)] without bias (a plain mean of draws without replacement would
+            # not); its gradient trains the encoder (the built-in baseline) and the decoder.
+            neg_elbo = kl + keras_gumbel.estimators.unordered_set_loss(log_prob, reward)
+            self.neg_elbo_tracker.update_state(neg_elbo)
+            return neg_elbo
+        if self.estimator == "enumerate":
+            neg_elbo = kl + keras_gumbel.estimators.enumeration_loss(log_prob, reward)  # exact
+            self.neg_elbo_tracker.update_state(neg_elbo)
+            return neg_elbo
         baseline = keras_gumbel.leave_one_out_baseline(reward, axis=0) if self.num_samples > 1 else None
         surrogate = keras_gumbel.score_function_loss(log_prob, reward, baseline)
         neg_elbo = keras.ops.mean(nll) + kl
@@ -299,6 +358,8 @@ def run(
     export=False,
     verbose=2,
     learning_rate_schedule="cosine",
+    num_latents=20,
+    num_classes=10,
 ):
     """Trains and evaluates one model; returns (model, a dict of results, also written to `<output>/<estimator>.json`).
 
@@ -313,7 +374,15 @@ def run(
     test_binary = binarize_once(test, seed=seed + 1)
     side = int(round(np.sqrt(train.shape[1])))
     hidden = (512, 256) if dataset != "digits" else (256, 128)
-    model = CategoricalVAE(train.shape[1], estimator, hidden=hidden, num_samples=samples, seed=seed)
+    model = CategoricalVAE(
+        train.shape[1],
+        estimator,
+        num_latents=num_latents,
+        num_classes=num_classes,
+        hidden=hidden,
+        num_samples=samples,
+        seed=seed,
+    )
     learning_rate = 1e-3
     if learning_rate_schedule == "cosine":
         # Cosine decay from 1e-3 to 1e-4 over the whole run.
@@ -353,6 +422,9 @@ def run(
         "relaxed_test_neg_elbo": round(relaxed, 2) if estimator == "gumbel_softmax" else None,
         "final_temperature": history["temperature"][-1],
         "reinforce_samples": samples if estimator == "reinforce" else None,
+        "samples_per_image": model.num_samples,
+        "latents": num_latents,
+        "classes": num_classes,
         "learning_rate_schedule": learning_rate_schedule,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
@@ -436,7 +508,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--rate", type=float, default=3e-5, help="r in max(0.5, exp(-r * step))")
     parser.add_argument("--update-every", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=4, help="REINFORCE samples per image (leave-one-out baseline)")
+    parser.add_argument(
+        "--samples", type=int, default=4, help="samples per image for reinforce (leave-one-out), vimco, unordered_set"
+    )
+    parser.add_argument("--latents", type=int, default=20, help="categorical latent variables")
+    parser.add_argument("--classes", type=int, default=10, help="classes of each latent variable")
     parser.add_argument("--eval-samples", type=int, default=20)
     parser.add_argument("--output", default="outputs/categorical_vae")
     parser.add_argument("--export", action="store_true", help="also export and check a SavedModel")
@@ -462,6 +538,8 @@ def main(argv=None):
         seed=args.seed,
         export=args.export,
         learning_rate_schedule=args.learning_rate_schedule,
+        num_latents=args.latents,
+        num_classes=args.classes,
     )
 
 

@@ -19,7 +19,7 @@ def main(argv=None):
     parser.add_argument("--output", default="outputs/vae_curves.png")
     args = parser.parse_args(argv)
     runs = {}
-    for estimator in ("gumbel_softmax", "straight_through", "reinforce"):
+    for estimator in ("gumbel_softmax", "straight_through", "reinforce", "vimco", "unordered_set", "enumerate"):
         path = pathlib.Path(args.runs) / f"{estimator}.json"
         if path.exists():
             runs[estimator] = json.loads(path.read_text())

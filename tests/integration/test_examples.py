@@ -59,6 +59,19 @@ def test_categorical_vae_example_runs_each_estimator_on_digits(tmp_path):
 
 
 @pytest.mark.slow
+def test_categorical_vae_example_runs_the_sampling_and_exact_estimators(tmp_path):
+    smoke = ("--dataset", "digits", "--epochs", "1", "--eval-samples", "2", "--output", str(tmp_path))
+    for estimator, extra in (("vimco", ()), ("unordered_set", ()), ("enumerate", ("--latents", "1"))):
+        stdout = run("examples/categorical_vae.py", "--estimator", estimator, *extra, *smoke)
+        assert f"{estimator}: test -ELBO" in stdout
+    # Enumerating the 10^20 joint codes of 20 latents is refused, with the reason.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "examples/categorical_vae.py", "--estimator", "enumerate", *smoke]
+    refused = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "10^20 codes" in refused.stderr
+
+
+@pytest.mark.slow
 def test_speed_benchmark_prints_its_table():
     stdout = run("benchmarks/speed.py", "--quick", "--kernels")
     assert "keras_gumbel.GumbelSoftmax" in stdout and "worst ratio" in stdout
