@@ -19,16 +19,20 @@ from keras_gumbel.estimators import leave_one_out_baseline
 from keras_gumbel.estimators import make_train_step
 from keras_gumbel.estimators import score_function_loss
 from keras_gumbel.estimators import score_function_terms
+from keras_gumbel.layers import ConcreteSelector
 from keras_gumbel.layers import GumbelAttention
 from keras_gumbel.layers import GumbelSoftmax
+from keras_gumbel.layers import GumbelVectorQuantizer
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "ConcreteSelector",
     "GumbelAttention",
     "GumbelSoftmax",
+    "GumbelVectorQuantizer",
     "MovingAverageBaseline",
     "ReinforceModel",
     "RelaxedBernoulli",

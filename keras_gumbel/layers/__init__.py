@@ -1,8 +1,17 @@
 """Keras layers that sample discrete choices with a usable gradient."""
 
+from keras_gumbel.layers.concrete_selector import ConcreteSelector
 from keras_gumbel.layers.gumbel_attention import GumbelAttention
 from keras_gumbel.layers.gumbel_softmax import GumbelSoftmax
+from keras_gumbel.layers.gumbel_vector_quantizer import GumbelVectorQuantizer
 from keras_gumbel.layers.relaxed_bernoulli import RelaxedBernoulli
 from keras_gumbel.layers.straight_through_gumbel import StraightThroughGumbel
 
-__all__ = ["GumbelAttention", "GumbelSoftmax", "RelaxedBernoulli", "StraightThroughGumbel"]
+__all__ = [
+    "ConcreteSelector",
+    "GumbelAttention",
+    "GumbelSoftmax",
+    "GumbelVectorQuantizer",
+    "RelaxedBernoulli",
+    "StraightThroughGumbel",
+]

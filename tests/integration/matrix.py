@@ -111,6 +111,31 @@ class AttentionAsSampler(keras.layers.Layer):
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
 
+class QuantizerAsSampler(keras.layers.Layer):
+    """`GumbelVectorQuantizer` driven so that its logits are the inputs and its output is its one-hot codes.
+
+    One group of five codes, an identity projection (the logits are the inputs) and an identity codebook
+    (the output is the chosen code's one-hot). The masked category's `-inf` becomes -1e30 before the
+    projection (`-inf * 0` would be NaN): never chosen, probability exactly 0, no gradient. No diversity
+    loss, so that `fit` trains only on the sample.
+    """
+
+    def __init__(self, quantizer, **kwargs):
+        super().__init__(**kwargs)
+        self.quantizer = quantizer
+
+    def build(self, input_shape):
+        self.quantizer.build(input_shape)  # its weights exist before `jax.jit` reads the state
+        self.built = True
+
+    def call(self, inputs, training=None):
+        finite = keras.ops.where(keras.ops.isfinite(inputs), inputs, keras.ops.full_like(inputs, -1e30))
+        return self.quantizer(finite, training=training)
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One op or layer. `make(seed, sample_at_inference)` returns a fresh layer from logits to output."""
@@ -166,6 +191,26 @@ def _attention(name, form, mode):
     return Case(name, make, form, is_layer=True)
 
 
+def _quantizer(name):
+    def make(seed, sample_at_inference=False):
+        size = LOGITS_ROW.size
+        return QuantizerAsSampler(
+            keras_gumbel.GumbelVectorQuantizer(
+                num_groups=1,
+                num_codes=size,
+                code_dim=size,
+                temperature=TEMPERATURE,
+                diversity_weight=0.0,
+                seed=seed,
+                sample_at_inference=sample_at_inference,
+                kernel_initializer="identity",
+                codebook_initializer="identity",
+            )
+        )
+
+    return Case(name, make, "one_hot", is_layer=True)
+
+
 ops = keras_gumbel.ops
 T = TEMPERATURE
 CASES = [
@@ -205,6 +250,7 @@ CASES = [
     _layer("RelaxedBernoulli(straight_through)", "binary", keras_gumbel.RelaxedBernoulli, straight_through=True),
     _attention("GumbelAttention(gumbel_softmax)", "relaxed", "gumbel_softmax"),
     _attention("GumbelAttention(straight_through)", "one_hot", "straight_through"),
+    _quantizer("GumbelVectorQuantizer"),
 ]
 
 
