@@ -211,6 +211,17 @@ def _quantizer(name):
     return Case(name, make, "one_hot", is_layer=True)
 
 
+def _beam_search_top_2(logits, seed):
+    """`estimators.sample_without_replacement` by stochastic beam search over two variables whose joint law is the
+    first's: the logits, and a variable with one possible class (its other logits -inf). [B, 2] first-variable classes.
+    """
+    single = keras.ops.concatenate(
+        [keras.ops.zeros_like(logits[:, :1]), keras.ops.full_like(logits[:, 1:], -np.inf)], axis=-1
+    )
+    draws = keras_gumbel.estimators.sample_without_replacement(keras.ops.stack([logits, single], 1), 2, seed=seed)
+    return keras.ops.transpose(draws[..., 0])
+
+
 ops = keras_gumbel.ops
 T = TEMPERATURE
 CASES = [
@@ -221,6 +232,13 @@ CASES = [
     Case(
         "ops.gumbel_top_k",
         lambda seed, sample_at_inference=False: TopKLayer(functools.partial(ops.gumbel_top_k, k=2), seed),
+        "indices",
+        k=2,
+        differentiable=False,
+    ),
+    Case(
+        "estimators.sample_without_replacement",
+        lambda seed, sample_at_inference=False: TopKLayer(_beam_search_top_2, seed),
         "indices",
         k=2,
         differentiable=False,
