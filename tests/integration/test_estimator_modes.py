@@ -97,6 +97,34 @@ def _unordered_set_pure(distribution, seed, num_samples, evaluate):
     return estimators.unordered_set_loss(distribution.log_prob(actions), evaluate(actions))
 
 
+def _antithetic_pairs(distribution, seed, num_samples, evaluate):
+    """The pairs ARM and DisARM draw: one uniform per bit and pair, from the step's seed."""
+    logits = distribution.distribution.logits_parameter()  # Independent(Bernoulli)
+    pairs = num_samples // 2
+    uniform = tf.maximum(tf.random.stateless_uniform([pairs, *logits.shape], seed=seed), np.finfo("float32").tiny)
+    sample, antithetic = estimators.antithetic_bernoulli(logits, uniform)
+    rewards = evaluate(tf.concat([sample, antithetic], 0))
+    return logits, uniform, rewards[:pairs], rewards[pairs:]
+
+
+def _arm_pure(distribution, seed, num_samples, evaluate):
+    return estimators.arm_loss(*_antithetic_pairs(distribution, seed, num_samples, evaluate))
+
+
+def _disarm_pure(distribution, seed, num_samples, evaluate):
+    return estimators.disarm_loss(*_antithetic_pairs(distribution, seed, num_samples, evaluate))
+
+
+def _arsm_pure(distribution, seed, num_samples, evaluate):
+    logits = distribution.logits_parameter()
+    uniform = tf.maximum(tf.random.stateless_uniform([num_samples, *logits.shape], seed=seed), np.finfo("float32").tiny)
+    exponential = -tf.math.log(uniform)
+    dirichlet = exponential / tf.reduce_sum(exponential, -1, keepdims=True)
+    actions = estimators.arsm_actions(logits, dirichlet)  # [1 + M, S, B, K]: the sample and its swaps
+    rewards = evaluate(tf.reshape(actions, [-1, *logits.shape]))
+    return estimators.arsm_loss(logits, dirichlet, tf.reshape(rewards, [actions.shape[0], num_samples, -1]))
+
+
 # One entry per estimator; see the module docstring to add one.
 ESTIMATOR_CASES = [
     EstimatorCase(
@@ -118,6 +146,14 @@ ESTIMATOR_CASES = [
     EstimatorCase("enumerate", estimators.Enumerate, "categorical", num_samples=1, pure=_enumerate_pure),
     EstimatorCase("enumerate_bits", estimators.Enumerate, "bernoulli", num_samples=1),
     EstimatorCase("unordered_set", estimators.UnorderedSet, "categorical", num_samples=3, pure=_unordered_set_pure),
+    EstimatorCase("arm_bits", estimators.ARM, "bernoulli", pure=_arm_pure),
+    EstimatorCase("disarm_bits", estimators.DisARM, "bernoulli", pure=_disarm_pure),
+    EstimatorCase("arsm", estimators.ARSM, "categorical", num_samples=1, pure=_arsm_pure),
+    # REBAR and RELAX: no pure form (their loss also carries the control variate's variance gradient).
+    EstimatorCase("rebar", estimators.REBAR, "categorical", num_samples=2),
+    EstimatorCase("rebar_bits", estimators.REBAR, "bernoulli", num_samples=2),
+    EstimatorCase("relax", lambda: estimators.RELAX(event_shape=(NUM_ACTIONS,)), "categorical", num_samples=2),
+    EstimatorCase("relax_bits", lambda: estimators.RELAX(event_shape=(NUM_BITS,)), "bernoulli", num_samples=2),
 ]
 
 
