@@ -11,14 +11,16 @@ variable gives an antithetic pair
 (each is a sample of the policy; together they are negatively correlated).
 With `f = R(b)` and `f~ = R(b~)`, per variable:
 
-    ARM:     g = (f~ - f) * (u - 1/2)                                (Yin & Zhou, 2019)
-    DisARM:  g = 1/2 * (f - f~) * (-1)^b~ * 1[b != b~] * sigmoid(|logits|)
-                                                      (Dong, Mnih & Tucker, 2020)
+    ARM (Yin & Zhou, 2019):
+        g = (f~ - f) * (u - 1/2)
+    DisARM (Dong, Mnih & Tucker, 2020):
+        g = 1/2 * (f - f~) * (-1)^b~ * 1[b != b~] * sigmoid(|logits|)
 
 are unbiased estimates of `grad_logits E[R(b)]`. DisARM is ARM with the
 augmenting uniform integrated out given the pair (b, b~), so its variance is
 never above ARM's; where a variable's two samples agree its gradient is 0.
-Both cost two evaluations of R per pair; `num_samples` pairs are averaged.
+Both cost two evaluations of R per pair; `ARM` and `DisARM` average
+`num_samples / 2` pairs (`num_samples` counts evaluations).
 
 For a categorical variable `z ~ Categorical(softmax(logits))` with C
 categories, ARSM (Yin, Yue & Zhou, 2019) draws `pi ~ Dirichlet(1_C)`, writes

@@ -153,9 +153,9 @@ def conditional_relaxation(logits, uniform, conditional_uniform=None, binary=Fal
 
     Categorical (`binary=False`, categories on the last axis):
 
-        z  = logits - log(-log(u))                   (Gumbel-max: b = one_hot(argmax(z)))
-        z~_b = logsumexp(logits) - log(E_b),  z~_j = -logaddexp(log(E_j) - logits_j,
-                                                               log(E_b) - logsumexp(logits))
+        z    = logits - log(-log(u)),  b = one_hot(argmax(z))  (Gumbel-max)
+        z~_b = logsumexp(logits) - log(E_b)
+        z~_j = -logaddexp(log(E_j) - logits_j, log(E_b) - logsumexp(logits))
 
     with `E = -log(v)`, the Gumbels conditioned on their argmax being b.
     Binary: `z = logits + log(u) - log(1 - u)`, `b = 1[z > 0]`, and `z~` the
