@@ -84,7 +84,11 @@ class ExponentialDecay(TemperatureSchedule):
         N = update_every
 
     Jang et al. (2017) used initial 1.0, rate 1e-5 to 1e-4, minimum 0.5 and
-    N = 500 to 1000 for their categorical VAE.
+    N = 500 to 1000 for their categorical VAE. wav2vec 2.0's
+    `max(2 * 0.999995**step, 0.5)` is `ExponentialDecay(2.0,
+    rate=-math.log(0.999995), minimum=0.5)`; the concrete autoencoder's
+    `T0 * (TB / T0)**(step / B)` (held at TB after B steps) is
+    `ExponentialDecay(T0, rate=math.log(T0 / TB) / B, minimum=TB)`.
 
     Args:
         initial: Positive temperature at step 0.
