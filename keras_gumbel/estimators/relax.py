@@ -6,7 +6,7 @@ variable; logistic noise and `H = 1[z > 0]` for a binary one). Given `b`, a
 second draw `z~ ~ p(z | b)` (a Gumbel or logistic draw conditioned on its
 argmax or sign, written as a differentiable function of the logits and fresh
 noise v) gives, for any differentiable `c(z)`, the unbiased RELAX estimator
-(Grathwohl et al., 2018, eq. 8):
+(Grathwohl et al., 2018):
 
     g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
 
@@ -253,7 +253,7 @@ def relax_gradient(logits, reward_fn, control_variate, uniform, conditional_unif
         g = (f(b) - c(z~)) * grad log p(b) + grad c(z) - grad c(z~)
 
     with `(z, b, z~) = conditional_relaxation(logits, uniform,
-    conditional_uniform, binary)` (Grathwohl et al., 2018, eq. 8). For REBAR,
+    conditional_uniform, binary)` (Grathwohl et al., 2018). For REBAR,
     `c(z) = scale * f(softmax(z / t))` (`sigmoid` for binary). Unbiased for
     any differentiable `c`. Call it inside the `tf.GradientTape` that trains
     the control variate: the estimates carry the gradient of `c`'s
@@ -352,7 +352,7 @@ def relax_variance(gradient, sample_axes=1, batch_axes=1):
 
     Its gradient with respect to the control variate's parameters is that of
     the variance of the estimator (the mean of g does not depend on them,
-    Grathwohl et al., 2018, eq. 13). Minimise it with respect to those
+    Grathwohl et al., 2018). Minimise it with respect to those
     parameters only, not the policy's.
 
     Args:
