@@ -110,6 +110,10 @@ def test_speed_benchmark_prints_the_other_backends_tables(backend):
 def test_reinforce_benchmark_prints_its_tables():
     stdout = run("benchmarks/reinforce.py", "--quick")
     assert "Table 1" in stdout and "leave_one_out" in stdout
+    # The estimators against REINFORCE leave-one-out at the same evaluations, and VIMCO by its samples.
+    assert re.search(r"^\| RELAX, S = 4 \| 4 \| [0-9.]+ \([0-9.]+\) \|", stdout, re.M), stdout
+    assert "| ARM, 2 pairs (bits) | 4 |" in stdout
+    assert re.search(r"^\| 16 \| [0-9.]+ \| [0-9.]+ \[", stdout, re.M), stdout
 
 
 @pytest.mark.slow
