@@ -323,30 +323,19 @@ class Theta(keras.layers.Layer):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["REBAR", "RELAX"])
-def test_the_toy_is_solved_with_make_train_step_and_fit_saves_the_control_variate(name, tmp_path):
+def test_fit_solves_the_toy_and_saves_the_control_variate(name, tmp_path):
     # minimise E[(b - 0.45)^2]: the optimum is p = sigmoid(theta) -> 0.
     def reward(inputs, actions):
         return -tf.reduce_sum((tf.cast(actions, tf.float32) - 0.45) ** 2, -1)
 
     estimator = estimators.REBAR() if name == "REBAR" else estimators.RELAX(event_shape=(1,))
     policy = keras.Sequential([keras.Input((1,)), Theta()])
-    step = keras_gumbel.make_train_step(
-        policy, reward, keras.optimizers.Adam(0.05), distribution=bernoulli, estimator=estimator, seed=0
-    )
-    inputs = np.zeros((8, 1), "float32")
-    for _ in range(300):
-        metrics = step(inputs)
-    assert sigmoid(policy.layers[-1].theta.numpy()[0]) < 0.05
-    assert set(metrics) == {"loss", "reward", *estimator.metric_names, "gradient_norm"}
-
-    # Through fit, with the control variate's weights saved and restored with the model's.
-    estimator = estimators.REBAR() if name == "REBAR" else estimators.RELAX(event_shape=(1,))
-    model = keras_gumbel.ReinforceModel(
-        keras.Sequential([keras.Input((1,)), Theta()]), reward, distribution=bernoulli, estimator=estimator, seed=0
-    )
-    model.compile(optimizer=keras.optimizers.Adam(0.05))
-    history = model.fit(np.zeros((64, 1), "float32"), epochs=3, batch_size=8, verbose=0)
-    assert "variance_loss" in history.history
+    model = keras_gumbel.ReinforceModel(policy, reward, distribution=bernoulli, estimator=estimator, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.1))
+    history = model.fit(np.zeros((800, 1), "float32"), epochs=1, batch_size=4, verbose=0)
+    assert sigmoid(policy.layers[-1].theta.numpy()[0]) < 0.1  # from 0.5 (0.02-0.05 with seeds 0-2)
+    assert set(history.history) == {"loss", "reward", *estimator.metric_names, "gradient_norm"}
+    # The control variate's weights are saved and restored with the model's.
     temperature = float(estimator.parameters.temperature())
     assert temperature != pytest.approx(0.5)  # trained
     model.save_weights(tmp_path / "toy.weights.h5")
