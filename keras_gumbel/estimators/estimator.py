@@ -68,8 +68,11 @@ class Estimator:
                 `distribution.logits_parameter()`.
             evaluate: `evaluate(actions) -> rewards`: actions [S', B, ...] for
                 any S' (not only `num_samples`) to their rewards [S', B]
-                (float32, without gradient), in one `reward_fn` call on
-                S' * B rows.
+                (float32), in one `reward_fn` call on S' * B rows. Sampled
+                actions carry no gradient; where `reward_fn` is
+                differentiable, the gradient with respect to relaxed actions
+                passes through (REBAR and `RELAX(relaxed_reward=True)` use
+                it).
             log_prob: `log_prob(actions) -> [S', B]`: `log p_theta(actions)`
                 (float32, summed over independent components),
                 differentiable in theta.
