@@ -451,7 +451,7 @@ def compare(directory, figure=None):
     """Prints a Markdown table of the runs in `directory` and, with `figure`, draws their curves."""
     runs = [json.loads(path.read_text()) for path in sorted(pathlib.Path(directory).glob("*.json"))]
     runs.sort(key=lambda run: (run["model"], ESTIMATORS.index(run["estimator"])))
-    samples = sorted({run["eval_samples"] for run in runs})
+    samples = ", ".join(str(count) for count in sorted({run["eval_samples"] for run in runs}))
     columns = [
         "model",
         "estimator",
