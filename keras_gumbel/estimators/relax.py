@@ -165,7 +165,8 @@ def conditional_relaxation(logits, uniform, conditional_uniform=None, binary=Fal
 
     Args:
         logits: Logits (any float tensor).
-        uniform: Uniforms on (0, 1) for `z`, [*samples, *logits.shape].
+        uniform: Uniforms on [0, 1) for `z`, [*samples, *logits.shape] (a 0
+            is raised to the smallest normal number, so `z` stays finite).
         conditional_uniform: Independent uniforms for `z~`, of the same
             shape, or `None` to read `z~`'s noise back from `z` (common random
             numbers, as Tucker et al.'s code does): given b, the noise behind
@@ -193,6 +194,10 @@ def conditional_relaxation(logits, uniform, conditional_uniform=None, binary=Fal
     logits = _discrete.as_float(logits)
     uniform = ops.cast(ops.convert_to_tensor(uniform), logits.dtype)
     _discrete.check_noise("uniform", uniform, logits)
+    # `keras.random.uniform` can draw an exact 0, whose z is infinite: raised to the smallest normal number, as
+    # the package's own draws are (`_discrete.uniform`).
+    floor = _backend.tiny(logits.dtype)
+    uniform = ops.maximum(uniform, floor)
     z = _perturb(logits, uniform, binary)
     sample = ops.stop_gradient(_hard(z, binary))
     if conditional_uniform is None:
@@ -200,6 +205,7 @@ def conditional_relaxation(logits, uniform, conditional_uniform=None, binary=Fal
     else:
         conditional_uniform = ops.cast(ops.convert_to_tensor(conditional_uniform), logits.dtype)
         _discrete.check_noise("conditional_uniform", conditional_uniform, logits)
+        conditional_uniform = ops.maximum(conditional_uniform, floor)
         noise = conditional_uniform if binary else ops.log(ops.negative(ops.log(conditional_uniform)))
     return z, sample, _conditional(logits, sample, noise, binary)
 

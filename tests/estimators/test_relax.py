@@ -342,3 +342,17 @@ def test_fit_solves_the_toy_and_saves_the_control_variate(name, tmp_path):
     estimator.parameters.log_temperature.assign(0.0)
     model.load_weights(tmp_path / "toy.weights.h5")
     assert float(estimator.parameters.temperature()) == pytest.approx(temperature)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_a_uniform_of_exactly_zero_keeps_the_relaxation_and_its_gradient_finite(binary):
+    # keras.random.uniform can draw an exact 0; before, z was infinite and the control variate's gradient NaN.
+    import tensorflow as tf
+
+    logits = tf.Variable([[0.5, -0.3, 0.2]])
+    uniform = tf.constant([[[0.0, 0.5, 0.25]], [[0.7, 0.0, 0.1]]])
+    with tf.GradientTape() as tape:
+        z, _, z_tilde = keras_gumbel.estimators.conditional_relaxation(logits, uniform, uniform, binary=binary)
+        total = tf.reduce_sum(tf.sigmoid(z) + tf.sigmoid(z_tilde))
+    assert np.isfinite(z.numpy()).all() and np.isfinite(z_tilde.numpy()).all()
+    assert np.isfinite(tape.gradient(total, logits).numpy()).all()
