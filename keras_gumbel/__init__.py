@@ -21,6 +21,7 @@ from keras_gumbel.estimators import score_function_loss
 from keras_gumbel.estimators import score_function_terms
 from keras_gumbel.layers import ConcreteSelector
 from keras_gumbel.layers import GumbelAttention
+from keras_gumbel.layers import GumbelSinkhorn
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import GumbelVectorQuantizer
 from keras_gumbel.layers import RelaxedBernoulli
@@ -31,6 +32,7 @@ __version__ = "0.2.0"
 __all__ = [
     "ConcreteSelector",
     "GumbelAttention",
+    "GumbelSinkhorn",
     "GumbelSoftmax",
     "GumbelVectorQuantizer",
     "MovingAverageBaseline",

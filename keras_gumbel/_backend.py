@@ -32,6 +32,9 @@ or needed, each with a backend-agnostic fallback:
   compiled when called eagerly: a `tf.function` on TensorFlow (instead of op
   by op from Python, about 30x faster for 5 x 5 matrices), `jax.jit` on JAX
   (instead of tracing its loops anew at every call, about 100x faster).
+- `repeat`: a function applied a fixed number of times as one differentiable
+  loop in the graph (Sinkhorn's rounds): `tf.while_loop` with
+  `maximum_iterations` on TensorFlow, `lax.fori_loop` on JAX.
 """
 
 import keras
@@ -163,6 +166,36 @@ def as_graph(function):
     else:
         return function
     return _GRAPHS[function]
+
+
+def repeat(body, value, num_iterations):
+    """`body` applied `num_iterations` (a Python int) times to `value`: one loop in the graph, differentiable.
+
+    Unrolled, 20 Sinkhorn rounds on [20000, 5, 5] took XLA 23 s to compile
+    on a CPU (about 1 s a round) and ran 2.4x slower; as one loop, 3 s. On
+    TensorFlow a `tf.while_loop` with `maximum_iterations` (XLA needs the bound
+    to size the gradient's accumulators, which `keras.ops.fori_loop` does not
+    pass); on JAX `lax.fori_loop`, a scan for static bounds, which `jax.grad`
+    differentiates (`keras.ops.while_loop` is a `lax.while_loop`, which it
+    cannot); on PyTorch a Python loop.
+    """
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.while_loop(
+            lambda step, value: step < num_iterations,
+            lambda step, value: (step + 1, body(value)),
+            (tf.constant(0), value),
+            maximum_iterations=num_iterations,
+        )[1]
+    if name == "jax":
+        import jax
+
+        return jax.lax.fori_loop(0, num_iterations, lambda step, value: body(value), value)
+    for _ in range(num_iterations):
+        value = body(value)
+    return value
 
 
 def fold_seed(seed):

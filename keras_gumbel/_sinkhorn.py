@@ -53,10 +53,12 @@ def log_sinkhorn(scaled, num_iterations):
     `result` is that of `scaled`, at every iteration. A `-inf` entry stays
     `-inf` (zero mass) and gets a zero gradient.
     """
-    for _ in range(num_iterations):
+
+    def normalise(scaled):
         scaled = ops.subtract(scaled, ops.logsumexp(scaled, axis=-1, keepdims=True))
-        scaled = ops.subtract(scaled, ops.logsumexp(scaled, axis=-2, keepdims=True))
-    return scaled
+        return ops.subtract(scaled, ops.logsumexp(scaled, axis=-2, keepdims=True))
+
+    return _backend.repeat(normalise, scaled, num_iterations)
 
 
 def assignment(weights):

@@ -385,7 +385,7 @@ def sinkhorn(log_alpha, temperature=1.0, num_iterations=20, hard=False):
             gradient.
         temperature: Positive temperature.
         num_iterations: Positive integer: rounds of row and column
-            normalisation (unrolled in the graph).
+            normalisation (one loop in the graph).
         hard: Exact permutation matrix forward (see `max_weight_assignment`),
             the gradient of `S` backward.
 
@@ -425,7 +425,7 @@ def gumbel_sinkhorn(log_alpha, temperature=1.0, num_iterations=20, hard=False, s
             cannot be doubly stochastic otherwise).
         temperature: Positive temperature of the relaxation.
         num_iterations: Positive integer: rounds of row and column
-            normalisation (unrolled in the graph).
+            normalisation (one loop in the graph).
         hard: Exact permutation matrix forward, the relaxed gradient backward.
         seed: `None`, an integer, a `keras.random.SeedGenerator` or a seed
             tensor (a JAX key): see Seeds in the module docstring.

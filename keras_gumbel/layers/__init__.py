@@ -2,6 +2,7 @@
 
 from keras_gumbel.layers.concrete_selector import ConcreteSelector
 from keras_gumbel.layers.gumbel_attention import GumbelAttention
+from keras_gumbel.layers.gumbel_sinkhorn import GumbelSinkhorn
 from keras_gumbel.layers.gumbel_softmax import GumbelSoftmax
 from keras_gumbel.layers.gumbel_vector_quantizer import GumbelVectorQuantizer
 from keras_gumbel.layers.relaxed_bernoulli import RelaxedBernoulli
@@ -10,6 +11,7 @@ from keras_gumbel.layers.straight_through_gumbel import StraightThroughGumbel
 __all__ = [
     "ConcreteSelector",
     "GumbelAttention",
+    "GumbelSinkhorn",
     "GumbelSoftmax",
     "GumbelVectorQuantizer",
     "RelaxedBernoulli",

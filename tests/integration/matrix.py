@@ -15,9 +15,21 @@ A *case* is one op or layer, wrapped as a Keras layer that maps logits
 | `relaxed_binary` | in [0, 1]                       | the frequency of y > 1/2 per entry   |
 | `log_relaxed`    | <= 0, logsumexp over a row is 0 | the argmax                           |
 | `logit_binary`   | finite (masked: -inf)           | the frequency of y > 0 per entry     |
+| `permutation`    | exactly 0/1, rows and columns   | the permutation                      |
+|                  | sum to 1                        |                                      |
+| `doubly_stochastic` | non-negative, columns sum to | the assignment of log(y) (the same   |
+|                  | 1, rows approach 1              | law as the permutation's)            |
 
 Log-space forms hold `-inf` (not 0) for the masked category, and its
 gradient is not 0 (`d log_softmax_j / d logits_j = 1 - p_j`).
+
+Permutation forms (Gumbel-Sinkhorn) turn each logits row into the 5 x 5
+scores `log_alpha[i, j] = logits[(i + j) % 5]` (`cyclic_scores`): the masked
+category forbids the entries with `i + j = 4 (mod 5)`, which must be exactly 0.
+Their output is [batch, 5, 5] (`Case.shape`). Their law (Gumbel-Matching: the
+maximum-weight assignment of `log_alpha + g`) has no closed form: it is
+checked against a NumPy Monte Carlo of the same law, enumerating the 120
+permutations (`permutation_law_table`), by a two-sample chi-square.
 
 A *mode* runs a case where users run it: eager, `tf.function`, XLA, what
 `model.fit` trains with, `model.predict`, a SavedModel served after
@@ -30,6 +42,7 @@ property of every case in every mode.
 
 import dataclasses
 import functools
+import itertools
 import pathlib
 import tempfile
 import warnings
@@ -37,6 +50,7 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
+import scipy.special
 from helpers import to_numpy
 
 import keras_gumbel
@@ -57,9 +71,20 @@ def logits(num_rows=NUM_ROWS):
     return np.tile(LOGITS_ROW, (num_rows, 1))
 
 
-def gradient_weights():
+def gradient_weights(shape=(LOGITS_ROW.size,)):
     """The upstream gradient: the loss is sum(output * weights)."""
-    return np.random.default_rng(0).normal(size=(GRADIENT_ROWS, LOGITS_ROW.size)).astype("float32")
+    return np.random.default_rng(0).normal(size=(GRADIENT_ROWS, *shape)).astype("float32")
+
+
+# Permutation forms: scores[i, j] = logits[(i + j) % 5]; the masked category forbids i + j = 4 (mod 5).
+CYCLIC = (np.arange(LOGITS_ROW.size)[:, None] + np.arange(LOGITS_ROW.size)) % LOGITS_ROW.size
+PERMUTATION_FORMS = ("permutation", "doubly_stochastic")
+PERMUTATION_SHAPE = CYCLIC.shape
+
+
+def cyclic_scores(inputs):
+    """[batch, 5] logits -> [batch, 5, 5] scores `logits[(i + j) % 5]`."""
+    return keras.ops.take(inputs, CYCLIC, axis=1)
 
 
 class OpLayer(TrackSeedState, keras.layers.Layer):
@@ -83,6 +108,33 @@ class OpLayer(TrackSeedState, keras.layers.Layer):
 class TopKLayer(OpLayer):
     def compute_output_spec(self, inputs, training=None):
         return keras.KerasTensor((inputs.shape[0], 2), dtype="int32")
+
+
+class PermutationOpLayer(OpLayer):
+    """A permutation op on the cyclic scores of the logits."""
+
+    def call(self, inputs, training=None):
+        return self.op(cyclic_scores(inputs), seed=self.seed_generator)
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor((inputs.shape[0], *PERMUTATION_SHAPE), dtype=self.compute_dtype)
+
+
+class OnCyclicScores(keras.layers.Layer):
+    """A permutation layer (`GumbelSinkhorn`) on the cyclic scores of the logits."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.layer(cyclic_scores(inputs), training=training)
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor((inputs.shape[0], *PERMUTATION_SHAPE), dtype=self.compute_dtype)
 
 
 class AttentionAsSampler(keras.layers.Layer):
@@ -147,9 +199,17 @@ class Case:
     k: int = 1
     temperature: float = TEMPERATURE
     differentiable: bool = True
+    shape: tuple = (LOGITS_ROW.size,)  # the output's shape, per row of logits
+    inference_form: str = ""  # the form of a layer's inference output, if not `form`
+
+    def draw_form(self, mode):
+        """The form of the draws a mode takes (inference outputs, with noise, where it samples at inference)."""
+        return self.inference_form if self.inference_form and not mode.samples_in_training else self.form
 
     def expected_inference(self, logits):
         """What a layer returns at inference (no noise), from the logits."""
+        if (self.inference_form or self.form) in PERMUTATION_FORMS:
+            return _expected_permutation_inference(self.inference_form or self.form, logits, self.temperature)
         valid = logits[:, :MASKED]
         if self.form == "one_hot":
             return np.eye(logits.shape[1], dtype="float32")[logits.argmax(-1)]
@@ -167,6 +227,22 @@ class Case:
         if self.form == "logit_binary":
             return logits / self.temperature
         raise ValueError(self.form)
+
+
+def _expected_permutation_inference(form, logits, temperature, num_iterations=20):
+    scores = logits[:, CYCLIC].astype(np.float64)
+    if form == "permutation":
+        return np.eye(CYCLIC.shape[0], dtype="float32")[PERMUTATIONS[_best_permutation(scores)]]
+    return _sinkhorn(scores, temperature, num_iterations)
+
+
+def _sinkhorn(scores, temperature, num_iterations):
+    """Mena et al.'s `sinkhorn` (google/gumbel_sinkhorn, sinkhorn_ops.py) in float64 NumPy."""
+    x = scores / temperature
+    for _ in range(num_iterations):
+        x = x - scipy.special.logsumexp(x, axis=-1, keepdims=True)
+        x = x - scipy.special.logsumexp(x, axis=-2, keepdims=True)
+    return np.exp(x)
 
 
 def _op(name, form, function, **kwargs):
@@ -222,6 +298,26 @@ def _beam_search_top_2(logits, seed):
     return keras.ops.transpose(draws[..., 0])
 
 
+def _permutation_op(name, form, function):
+    return Case(
+        name,
+        lambda seed, sample_at_inference=False: PermutationOpLayer(function, seed),
+        form,
+        shape=PERMUTATION_SHAPE,
+    )
+
+
+def _sinkhorn_layer(name, form, inference_form="", **options):
+    def make(seed, sample_at_inference=False):
+        return OnCyclicScores(
+            keras_gumbel.GumbelSinkhorn(
+                temperature=TEMPERATURE, seed=seed, sample_at_inference=sample_at_inference, **options
+            )
+        )
+
+    return Case(name, make, form, is_layer=True, shape=PERMUTATION_SHAPE, inference_form=inference_form)
+
+
 ops = keras_gumbel.ops
 T = TEMPERATURE
 CASES = [
@@ -269,6 +365,13 @@ CASES = [
     _attention("GumbelAttention(gumbel_softmax)", "relaxed", "gumbel_softmax"),
     _attention("GumbelAttention(straight_through)", "one_hot", "straight_through"),
     _quantizer("GumbelVectorQuantizer"),
+    _permutation_op("ops.gumbel_sinkhorn", "doubly_stochastic", functools.partial(ops.gumbel_sinkhorn, temperature=T)),
+    _permutation_op(
+        "ops.gumbel_sinkhorn(hard)", "permutation", functools.partial(ops.gumbel_sinkhorn, temperature=T, hard=True)
+    ),
+    _sinkhorn_layer("GumbelSinkhorn", "doubly_stochastic", inference_form="permutation"),
+    _sinkhorn_layer("GumbelSinkhorn(hard)", "permutation", hard=True),
+    _sinkhorn_layer("GumbelSinkhorn(hard_at_inference=False)", "doubly_stochastic", hard_at_inference=False),
 ]
 
 
@@ -298,7 +401,7 @@ class Mode:
         draws = self.draws(sampler, logits(), training=self.samples_in_training)
         gradient = None
         if self.has_gradient and case.differentiable:
-            gradient = self.gradient(case.make(seed), logits(GRADIENT_ROWS), gradient_weights())
+            gradient = self.gradient(case.make(seed), logits(GRADIENT_ROWS), gradient_weights(case.shape))
         inference = None
         if case.is_layer:
             inference = self.draws(case.make(seed), logits(GRADIENT_ROWS), training=False)
@@ -430,7 +533,7 @@ class Fit(Mode):
         draws = self._fit(case, seed, logits(), epochs=2)[0]
         gradient = None
         if case.differentiable:
-            gradient = self._fit(case, seed, logits(GRADIENT_ROWS), epochs=1, weights=gradient_weights())[1]
+            gradient = self._fit(case, seed, logits(GRADIENT_ROWS), epochs=1, weights=gradient_weights(case.shape))[1]
         return Run(draws, gradient, None)
 
     def replay(self, case, seed):
@@ -439,16 +542,16 @@ class Fit(Mode):
     def _fit(self, case, seed, values, epochs, weights=None):
         num_rows = values.shape[0]
         output_dtype = "int32" if case.form == "indices" else "float32"
-        output_width = case.k if case.form == "indices" else values.shape[1]
+        output_shape = (case.k,) if case.form == "indices" else case.shape
         inputs = keras.Input((1,), batch_size=num_rows)
         source = _LogitsWeight(values, trainable=case.differentiable)
-        record = _Record((num_rows, output_width), output_dtype)
+        record = _Record((num_rows, *output_shape), output_dtype)
         output = record(case.make(seed)(source(inputs)))
         if case.form == "indices":
             output = keras.ops.cast(output, "float32")
         model = keras.Model(inputs, output)
         model.compile(keras.optimizers.SGD(1.0), loss=_WEIGHTED_SUM)
-        targets = np.zeros((num_rows, output_width), "float32") if weights is None else weights
+        targets = np.zeros((num_rows, *output_shape), "float32") if weights is None else weights
         recorded = []
         callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: recorded.append(to_numpy(record.record)))
         before = to_numpy(source.value)
@@ -543,6 +646,74 @@ def exact_probabilities(form, k):
     if form in ("binary", "relaxed_binary", "logit_binary"):  # P(y = 1) per entry: sigmoid(log p)
         return {i: p[i] / (1 + p[i]) for i in range(4)} | {MASKED: 0.0}
     raise ValueError(form)
+
+
+def masked_outputs(case, output):
+    """The entries of an output [rows, ...] that the masked category forbids (exactly 0, or -inf in log space)."""
+    return output[:, CYCLIC == MASKED] if case.shape == PERMUTATION_SHAPE else output[:, MASKED]
+
+
+PERMUTATIONS = np.array(list(itertools.permutations(range(LOGITS_ROW.size))))
+NUM_REFERENCE_DRAWS = 200_000
+
+
+def _best_permutation(scores):
+    """The index in PERMUTATIONS of the maximum-weight assignment of each [5, 5] matrix (-inf forbids)."""
+    best = []
+    for chunk in np.array_split(scores, max(1, len(scores) // 20_000)):
+        with np.errstate(invalid="ignore"):
+            totals = chunk[:, np.arange(LOGITS_ROW.size), PERMUTATIONS].sum(-1)  # [rows, 120]
+        best.append(totals.argmax(-1))
+    return np.concatenate(best)
+
+
+@functools.cache
+def _reference_permutation_counts():
+    """Gumbel-Matching by enumeration: counts of the best permutation of cyclic scores + g over 200,000 draws."""
+    scores = LOGITS_ROW[CYCLIC].astype(np.float64)
+    noise = np.random.default_rng(20_260_514).gumbel(size=(NUM_REFERENCE_DRAWS, *CYCLIC.shape))
+    return np.bincount(_best_permutation(scores + noise), minlength=len(PERMUTATIONS))
+
+
+def permutation_law_table(form, sample):
+    """The 2 x outcomes contingency table of a sample's permutations against the reference draws.
+
+    A `permutation` sample's rows are read as the permutation (the column of each row's 1); a
+    `doubly_stochastic` one through the maximum-weight assignment of its log (the same law: each
+    Sinkhorn round adds a term per row and one per column to it). Permutations with fewer than 5
+    expected draws in the sample are pooled into one outcome (the chi-square approximation's rule).
+    """
+    if form == "permutation":
+        codes = {tuple(p): index for index, p in enumerate(PERMUTATIONS.tolist())}
+        seen = np.array([codes[tuple(row)] for row in sample.argmax(-1).tolist()])
+    else:
+        with np.errstate(divide="ignore"):
+            seen = _best_permutation(np.log(sample.astype(np.float64)))
+    ours = np.bincount(seen, minlength=len(PERMUTATIONS))
+    reference = _reference_permutation_counts()
+    assert ours[reference == 0].sum() == 0, "a permutation the reference never draws (a forbidden entry?)"
+    common = reference * len(sample) / NUM_REFERENCE_DRAWS >= 5
+    rare = ~common & (reference > 0)  # pooled; permutations the reference never draws (forbidden) are left out
+    table = np.stack([ours[common], reference[common]])
+    if rare.any():
+        table = np.concatenate([table, [[ours[rare].sum()], [reference[rare].sum()]]], axis=1)
+    return table
+
+
+ROW_ERROR_FLOOR = 1e-5  # float32 rounding of a row sum is below this; errors under it count as converged
+
+
+def sinkhorn_row_errors(sample):
+    """Per draw, how far its rows' sums are from 1 (Sinkhorn ends on the columns), floored at float32's rounding."""
+    return np.maximum(np.abs(sample.astype(np.float64).sum(-1) - 1).max(-1), ROW_ERROR_FLOOR)
+
+
+@functools.cache
+def reference_sinkhorn_row_errors(temperature, num_iterations=20):
+    """`sinkhorn_row_errors` of a float64 NumPy Sinkhorn (Mena et al.'s) on 20,000 draws of the same law."""
+    scores = LOGITS_ROW[CYCLIC].astype(np.float64)
+    noise = np.random.default_rng(20_260_515).gumbel(size=(NUM_ROWS, *CYCLIC.shape))
+    return sinkhorn_row_errors(_sinkhorn(scores + noise, temperature, num_iterations))
 
 
 def outcomes(form, sample):
