@@ -76,3 +76,41 @@ def one_hot_categorical(logits, axis=-1, dtype="float32"):
     """`tfd.OneHotCategorical(logits)` with `axis` moved last."""
     tfd = tfp_distributions()
     return tfd.OneHotCategorical(logits=_event_last(logits, axis), dtype=dtype)
+
+
+def plackett_luce(logits, axis=-1):
+    """The law of `ops.gumbel_top_k(logits, k=K)` over all K categories: `tfd.PlackettLuce`.
+
+    Sorting `logits + g`, g ~ Gumbel(0, 1), in decreasing order draws a
+    Plackett-Luce permutation: its first index from `softmax(logits)`, each
+    next one from the softmax over the categories left (Yellott, 1977; Kool
+    et al., 2019). So `gumbel_top_k(logits, K)` is a sample of this
+    distribution, and `log_prob` of it is that ordering's exact
+    log-probability (for `k < K` its first `k` indices follow the law of
+    the first `k` places, which TFP does not score on their own). TFP's
+    scores are `softmax(logits)`: `exp(logits)` up to a constant factor,
+    which the law ignores, and never overflowing.
+
+    Args:
+        logits: Floating tensor with the categories on `axis`, finite (a
+            masked, `-inf`, category has score 0: TFP's probability of the
+            places after the last unmasked one is then NaN).
+        axis: The category axis, moved last (TFP's event axis).
+
+    Returns:
+        `tfd.PlackettLuce(softmax(logits))`, whose events are int32
+        permutations [..., K], the first place first.
+
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> logits = keras.ops.log([0.2, 0.3, 0.5])
+        >>> law = keras_gumbel.distributions.plackett_luce(logits)
+        >>> round(float(law.prob([2, 1, 0])), 6)  # 0.5 * 0.3 / (0.2 + 0.3)
+        0.3
+
+    Reference:
+        - [Kool, van Hoof, Welling, 2019. Stochastic Beams and Where to Find Them](https://arxiv.org/abs/1903.06059)
+    """
+    tfd = tfp_distributions()
+    logits = _event_last(ops.convert_to_tensor(logits), axis)
+    return tfd.PlackettLuce(scores=ops.softmax(logits, axis=-1), dtype="int32")
