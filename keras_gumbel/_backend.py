@@ -29,9 +29,10 @@ or needed, each with a backend-agnostic fallback:
 - `add`, `max`: on TensorFlow, `tf.add` and `tf.reduce_max`, which accept an
   empty batch (Keras' versions fail on tensors of shape (0, K)).
 - `as_graph`: a function with loops (the assignment's `while_loop`s) runs
-  compiled when called eagerly: a `tf.function` on TensorFlow (instead of op
-  by op from Python, about 30x faster for 5 x 5 matrices), `jax.jit` on JAX
-  (instead of tracing its loops anew at every call, about 100x faster).
+  compiled: on TensorFlow by XLA, eagerly or inside a graph (graph mode runs
+  its many small loop steps about 8x slower; eagerly, op by op from Python,
+  30x slower still), `jax.jit` on JAX when called eagerly (instead of
+  tracing its loops anew at every call, about 100x faster).
 - `repeat`: a function applied a fixed number of times as one differentiable
   loop in the graph (Sinkhorn's rounds): `tf.while_loop` with
   `maximum_iterations` on TensorFlow, `lax.fori_loop` on JAX.
@@ -144,20 +145,21 @@ _GRAPHS = {}
 
 
 def as_graph(function):
-    """`function` compiled: a `tf.function` on TensorFlow, `jax.jit` on JAX; unchanged on PyTorch.
+    """`function` compiled: by XLA on TensorFlow (`jit_compile=True`), `jax.jit` on JAX; unchanged on PyTorch.
 
     For a function of tensors only. One compiled function per Python
-    function, traced once per input shape and dtype; inside a `tf.function`
-    (or XLA) on TensorFlow it is called as it is, already part of a graph.
+    function. On TensorFlow it is XLA-compiled wherever it is called: eagerly,
+    inside a `tf.function` (a nested XLA cluster: 500 assignments of 80 x 80
+    matrices took 3 s there instead of 22 s in graph mode, on 2 CPU cores) and
+    in an exported SavedModel; XLA compiles it once per input shape (a new
+    batch size compiles anew, in about a second).
     """
     name = backend()
     if name == "tensorflow":
         import tensorflow as tf
 
-        if not tf.executing_eagerly():
-            return function
         if function not in _GRAPHS:
-            _GRAPHS[function] = tf.function(function, autograph=False)
+            _GRAPHS[function] = tf.function(function, autograph=False, jit_compile=True)
     elif name == "jax":
         import jax
 
