@@ -102,16 +102,18 @@ def _conditional(logits, sample, noise, binary):
     exponentials `E` for categorical ones.
     """
     if binary:
-        # The logistic z = logits + logit(w), w ~ U(0, 1), has z > 0 iff w > sigmoid(-logits). Given the
-        # sample, w is uniform on (sigmoid(-logits), 1) or (0, sigmoid(-logits)): w = sigmoid(-logits) +
-        # v sigmoid(logits), or v sigmoid(-logits). Written with log-sigmoids, finite for large |logits|.
-        log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(ops.negative(logits))
+        # The logistic z = logits + logit(w), w ~ U(0, 1), has z > 0 iff w > q = sigmoid(-logits). Given the
+        # sample, w is uniform on (q, 1), w = q + v p, or on (0, q), w = v q (p = 1 - q). In closed form:
+        #   sample 1: z~ = softplus(logits + log(v)) - log(1 - v)
+        #   sample 0: z~ = log(v) - softplus(log(1 - v) - logits)
+        # that is z~ = s (softplus(s logits + A) - C), s = +-1, with (A, C) = (log v, log(1 - v)) for a 1 and
+        # (log(1 - v), log v) for a 0: one softplus, finite for any logits, its gradient sigmoid(...) in (0, 1).
+        is_one = ops.greater(sample, 0.5)
         log_v, log_1mv = ops.log(noise), ops.log1p(ops.negative(noise))
-        # Sample 1: log w = logaddexp(log q, log v + log p), log(1 - w) = log p + log(1 - v).
-        one = ops.add(logits, ops.subtract(ops.logaddexp(log_q, ops.add(log_v, log_p)), ops.add(log_p, log_1mv)))
-        # Sample 0: log w = log v + log q, log(1 - w) = logaddexp(log p, log(1 - v) + log q).
-        zero = ops.add(logits, ops.subtract(ops.add(log_v, log_q), ops.logaddexp(log_p, ops.add(log_1mv, log_q))))
-        return ops.where(ops.greater(sample, 0.5), one, zero)
+        sign = ops.where(is_one, ops.ones_like(logits), ops.negative(ops.ones_like(logits)))
+        inner = ops.where(is_one, log_v, log_1mv)
+        outer = ops.where(is_one, log_1mv, log_v)
+        return ops.multiply(sign, ops.subtract(ops.softplus(ops.add(ops.multiply(sign, logits), inner)), outer))
     # Gumbels given their argmax i (Maddison et al. 2014; the draw of ops.gumbel_rao), from exponentials E:
     #   z_i = logsumexp(logits) - log(E_i),  z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits))
     log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
@@ -244,7 +246,8 @@ def _relax_terms(logits, uniform, conditional_uniform, binary, evaluate):
         )
     rewards = tf.stop_gradient(tf.cast(rewards, copies.dtype))
     advantage = _discrete.per_sample("rewards", rewards - tf.cast(conditional_control, copies.dtype), uniform)
-    gradient = advantage * _score(copies, sample, binary) + control_gradient
+    # The score depends on the logits only: computed once per input and broadcast over the samples.
+    gradient = advantage * _score(tf.stop_gradient(tf.cast(logits, copies.dtype)), sample, binary) + control_gradient
     return gradient, rewards, sample
 
 
@@ -445,8 +448,9 @@ class _ControlVariateEstimator(Estimator):
         _validation.check_int("num_samples", num_samples, minimum=1)
 
     def _relax(self, z, binary):
-        temperature = ops.cast(self.parameters.temperature(), z.dtype)
-        scaled = ops.divide(z, temperature)
+        # z * exp(-log t): a product's gradients (and their gradients) take fewer ops than a quotient's.
+        inverse_temperature = ops.exp(ops.negative(ops.cast(self.parameters.log_temperature, z.dtype)))
+        scaled = ops.multiply(z, inverse_temperature)
         return ops.sigmoid(scaled) if binary else ops.softmax(scaled, axis=-1)
 
     def _surrogate_values(self, relaxed, leading):
@@ -483,15 +487,17 @@ class _ControlVariateEstimator(Estimator):
                 # One reward_fn call: the hard samples (as floats) and both relaxed draws.
                 hard = tf.cast(sample, relaxed.dtype)
                 values = tf.cast(evaluate(tf.concat([hard, relaxed], 0)), relaxed.dtype)  # [3n, B]
-                rewards = values[:num_samples]
-                scale = tf.cast(self.parameters.scale, relaxed.dtype)
-                control = scale * values[num_samples:]
+                # Split rather than sliced: the gradient of a split is one concat, a slice's a pad each.
+                rewards, control = tf.split(values, [num_samples, 2 * num_samples], 0)
+                control = tf.cast(self.parameters.scale, relaxed.dtype) * control
+                if self.surrogate is not None:
+                    control = control + self._surrogate_values(relaxed, tf.shape(control))
             else:
                 rewards = evaluate(_discrete.as_actions(sample, kind, dtype))
-                control = tf.zeros([2 * num_samples, tf.shape(rewards)[1]], relaxed.dtype)
-            if self.surrogate is not None:
-                control = control + self._surrogate_values(relaxed, tf.shape(control))
-            return rewards, control[:num_samples], control[num_samples:]
+                leading = tf.stack([2 * num_samples, tf.shape(rewards)[1]])
+                control = self._surrogate_values(relaxed, leading)  # RELAX without relaxed_reward has a surrogate
+            control, conditional_control = tf.split(control, 2, 0)
+            return rewards, control, conditional_control
 
         # The control variate's parameters get d E[g^2] / d phi from this tape, and only they: the policy's
         # gradient is the estimate itself, and a reward_fn's own weights are no business of the estimator.
