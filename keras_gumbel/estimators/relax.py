@@ -584,14 +584,17 @@ class RELAX(_ControlVariateEstimator):
 
     Args:
         surrogate: A Keras model mapping relaxed samples [N, *event_shape] to
-            one value each ([N] or [N, 1]), differentiable in its input
-            (built, e.g. with a `keras.Input`, so its weights exist before
-            training). `None` builds the default: a 2-layer perceptron with
-            `hidden_units` tanh units and a zero-initialised output (so the
-            estimator starts as the plain score function).
+            one value each ([N] or [N, 1]), differentiable in its input. It
+            may be unbuilt: Keras builds it on its first call, in the first
+            training step, and `fit`, `make_train_step` and XLA train the
+            weights it creates there. `None` builds the default: a 2-layer
+            perceptron with `hidden_units` tanh units and a zero-initialised
+            output (so the estimator starts as the plain score function).
         event_shape: The shape of one input's logits (e.g. `(K,)` for one
-            categorical variable, `(D,)` for D binary ones); required when
-            `surrogate` is `None`.
+            categorical variable, `(D,)` for D binary ones), to build the
+            default surrogate's weights now (with `keras.Input`); `None`
+            builds them from the first relaxed samples it sees. Needed only
+            to read or set the weights before training.
         hidden_units: Hidden units of the default surrogate.
         temperature: Initial temperature of the relaxation.
         relaxed_reward: Whether to add REBAR's `scale * f(sigma_t(z))` to the
@@ -602,7 +605,7 @@ class RELAX(_ControlVariateEstimator):
     `relaxed_reward`).
 
     Raises:
-        ValueError: If neither `surrogate` nor `event_shape` is given.
+        ValueError: If both `surrogate` and `event_shape` are given.
 
     Examples:
         >>> import keras_gumbel
@@ -619,22 +622,20 @@ class RELAX(_ControlVariateEstimator):
         self, surrogate=None, event_shape=None, hidden_units=32, temperature=0.5, relaxed_reward=False, scale=1.0
     ):
         if surrogate is None:
-            if event_shape is None:
-                raise ValueError(
-                    "RELAX needs a `surrogate` (a Keras model on relaxed samples) or the `event_shape` of one "
-                    "input's logits to build the default one (e.g. event_shape=(num_categories,)). Received: "
-                    "surrogate=None, event_shape=None"
-                )
-            event_shape = tuple(_validation.check_int("event_shape", size, minimum=1) for size in event_shape)
             hidden_units = _validation.check_int("hidden_units", hidden_units, minimum=1)
-            surrogate = keras.Sequential(
-                [
-                    keras.Input(event_shape),
-                    keras.layers.Flatten(),
-                    keras.layers.Dense(hidden_units, activation="tanh"),
-                    keras.layers.Dense(1, kernel_initializer="zeros"),
-                ],
-                name="relax_surrogate",
+            layers = [
+                keras.layers.Flatten(),
+                keras.layers.Dense(hidden_units, activation="tanh"),
+                keras.layers.Dense(1, kernel_initializer="zeros"),
+            ]
+            if event_shape is not None:
+                event_shape = tuple(_validation.check_int("event_shape", size, minimum=1) for size in event_shape)
+                layers.insert(0, keras.Input(event_shape))
+            surrogate = keras.Sequential(layers, name="relax_surrogate")
+        elif event_shape is not None:
+            raise ValueError(
+                "RELAX's `event_shape` builds the default surrogate; a given `surrogate` is built by its own "
+                f"inputs. Pass one or the other. Received: surrogate={surrogate!r}, event_shape={event_shape!r}"
             )
         self.event_shape = event_shape
         super().__init__(temperature, scale, relaxed_reward=relaxed_reward, surrogate=surrogate, name="relax")

@@ -298,8 +298,8 @@ def test_rebar_refuses_a_reward_without_a_gradient_and_the_estimators_refuse_bad
         estimate_per_row(estimators.REBAR(), BINARY_LOGITS, 4, bernoulli, hard_reward, num_samples=1)
     with pytest.raises(TypeError, match="tfd.Bernoulli .*or a tfd.OneHotCategorical"):
         estimators.REBAR().estimate(tfd.Categorical(logits=[[0.0, 1.0]]), None, None, 1, [0, 0], None)
-    with pytest.raises(ValueError, match="`surrogate`.*`event_shape`"):
-        estimators.RELAX()
+    with pytest.raises(ValueError, match="`event_shape`.*Received: surrogate=<Sequential"):
+        estimators.RELAX(keras.Sequential([keras.layers.Dense(1)]), event_shape=(3,))
     with pytest.raises(TypeError, match="`surrogate`"):
         estimators.RELAX(surrogate=lambda z: z)
     with pytest.raises(ValueError, match="`temperature`"):
@@ -356,3 +356,44 @@ def test_a_uniform_of_exactly_zero_keeps_the_relaxation_and_its_gradient_finite(
         total = tf.reduce_sum(tf.sigmoid(z) + tf.sigmoid(z_tilde))
     assert np.isfinite(z.numpy()).all() and np.isfinite(z_tilde.numpy()).all()
     assert np.isfinite(tape.gradient(total, logits).numpy()).all()
+
+
+def test_relax_without_event_shape_builds_and_trains_its_surrogate_in_the_first_step(tmp_path):
+    # The default surrogate has no weights until the first training step calls it, in the traced function; the
+    # weights created there must be trained (the zero-initialised output kernel moves) and saved with the model.
+    def reward(contexts, actions):
+        return tf.reduce_sum(tf.cast(actions, tf.float32) * contexts[:, :3], -1)
+
+    contexts = np.eye(4, dtype="float32")[np.random.default_rng(0).integers(4, size=64)]
+    for helper in ("make_train_step", "fit"):
+        estimator = estimators.RELAX(hidden_units=8)
+        assert not estimator.surrogate.weights
+        policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        if helper == "make_train_step":
+            step = keras_gumbel.make_train_step(
+                policy,
+                reward,
+                keras.optimizers.Adam(0.05),
+                num_samples=2,
+                distribution=bernoulli,
+                estimator=estimator,
+                seed=0,
+            )
+            metrics = [step(tf.constant(contexts)) for _ in range(5)][-1]
+            assert np.isfinite(float(metrics["variance_loss"]))
+        else:
+            model = keras_gumbel.ReinforceModel(
+                policy, reward, num_samples=2, distribution=bernoulli, estimator=estimator, seed=0
+            )
+            model.compile(optimizer=keras.optimizers.Adam(0.05))
+            history = model.fit(contexts, epochs=1, batch_size=16, verbose=0)
+            assert np.isfinite(history.history["variance_loss"]).all()
+        kernel = estimator.surrogate.layers[-1].kernel.numpy()
+        assert kernel.shape == (8, 1) and np.abs(kernel).max() > 0, helper  # built for [N, 3], then trained
+    model.save_weights(tmp_path / "model.weights.h5")
+    trained = [w.numpy() for w in estimator.surrogate.weights]
+    for weight in estimator.surrogate.weights:
+        weight.assign(tf.zeros_like(weight))
+    model.load_weights(tmp_path / "model.weights.h5")
+    for weight, value in zip(estimator.surrogate.weights, trained):
+        np.testing.assert_array_equal(weight.numpy(), value)
