@@ -119,9 +119,10 @@ def _conditional(logits, sample, noise, binary):
     log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
     log_exponential_chosen = ops.sum(ops.multiply(noise, sample), axis=-1, keepdims=True)
     top = ops.subtract(log_normalizer, log_exponential_chosen)
-    others = ops.negative(
-        ops.logaddexp(ops.subtract(noise, logits), ops.subtract(log_exponential_chosen, log_normalizer))
-    )
+    # -logaddexp(a, c) as -(c + softplus(a - c)): both finite (a = +inf only for a masked category, whose z is then
+    # -inf), so the three ops of this form give what logaddexp's NaN-guarded nine give, and a shorter gradient.
+    chosen_term = ops.subtract(log_exponential_chosen, log_normalizer)
+    others = ops.negative(ops.add(chosen_term, ops.softplus(ops.subtract(ops.subtract(noise, logits), chosen_term))))
     return ops.where(ops.greater(sample, 0.5), top, others)
 
 
@@ -219,36 +220,50 @@ def _score(logits, sample, binary):
     return ops.subtract(sample, ops.softmax(logits, axis=-1))
 
 
-def _relax_terms(logits, uniform, conditional_uniform, binary, evaluate):
-    """Per-sample RELAX estimates, and the rewards of the hard samples.
+def _relax_terms(logits, uniform, conditional_uniform, binary, evaluate, per_sample=True):
+    """RELAX estimates, and the rewards of the hard samples.
 
     `evaluate(b, z, z_tilde) -> (f(b), c(z), c(z~))`, each [*samples] (the
     leading axes of `uniform` that index samples and inputs). The estimate is
     differentiable in whatever `c` reads (its weights), not in `logits`
     (a stopped copy is differentiated instead).
+
+    With `per_sample`, one estimate per sample, [*uniform.shape]; without,
+    their mean over the one leading sample axis of `uniform` ([n, *logits.shape]),
+    [*logits.shape], computed without a copy of the logits per sample: the
+    control variate's gradient is then taken once, for the sum over the
+    samples, and whatever depends on the logits alone (log-normalisers,
+    log-sigmoids) is computed once per input. The training helpers need only
+    that mean: the policy's loss and the variance both average the samples.
     """
     import tensorflow as tf
 
-    # Differentiated per sample (one copy of the logits for each), with the gradient to the policy stopped:
-    # the policy gets `-mean(g)` from `relax_loss`, the control variate `d E[g^2] / d phi` from the variance.
-    copies = tf.stop_gradient(tf.broadcast_to(logits, tf.shape(uniform)))
+    # Differentiated with the gradient to the policy stopped: the policy gets `-mean(g)` from `relax_loss`, the
+    # control variate `d E[g^2] / d phi` from the variance.
+    if per_sample:
+        watched = tf.stop_gradient(tf.broadcast_to(logits, tf.shape(uniform)))  # one copy per sample
+    else:
+        watched = tf.stop_gradient(logits)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(copies)
-        z, sample, z_tilde = conditional_relaxation(copies, uniform, conditional_uniform, binary)
+        tape.watch(watched)
+        z, sample, z_tilde = conditional_relaxation(watched, uniform, conditional_uniform, binary)
         rewards, control, conditional_control = evaluate(sample, z, z_tilde)
-        difference = tf.reduce_sum(tf.cast(control, copies.dtype) - tf.cast(conditional_control, copies.dtype))
-    control_gradient = tape.gradient(difference, copies)  # grad c(z) - grad c(z~), per sample
+        difference = tf.reduce_sum(tf.cast(control, watched.dtype) - tf.cast(conditional_control, watched.dtype))
+    control_gradient = tape.gradient(difference, watched)  # grad c(z) - grad c(z~), per sample or summed
     if control_gradient is None:
         raise ValueError(
             "The control variate c(z) returned values with no gradient with respect to z: RELAX needs a "
             "c differentiable in z (for REBAR, a reward_fn differentiable in its relaxed inputs, e.g. without "
             "argmax or casts to integers). Without it the estimate is biased."
         )
-    rewards = tf.stop_gradient(tf.cast(rewards, copies.dtype))
-    advantage = _discrete.per_sample("rewards", rewards - tf.cast(conditional_control, copies.dtype), uniform)
+    rewards = tf.stop_gradient(tf.cast(rewards, watched.dtype))
+    advantage = _discrete.per_sample("rewards", rewards - tf.cast(conditional_control, watched.dtype), uniform)
     # The score depends on the logits only: computed once per input and broadcast over the samples.
-    gradient = advantage * _score(tf.stop_gradient(tf.cast(logits, copies.dtype)), sample, binary) + control_gradient
-    return gradient, rewards, sample
+    score_term = advantage * _score(tf.stop_gradient(tf.cast(logits, watched.dtype)), sample, binary)
+    if per_sample:
+        return score_term + control_gradient, rewards, sample
+    num_samples = tf.cast(tf.shape(uniform)[0], watched.dtype)
+    return tf.reduce_mean(score_term, axis=0) + control_gradient / num_samples, rewards, sample
 
 
 def _leading(tensor, reference):
@@ -458,7 +473,7 @@ class _ControlVariateEstimator(Estimator):
         flat = ops.reshape(relaxed, (-1, *relaxed.shape[2:]))
         values = self.surrogate(flat)
         if len(values.shape) == 2 and values.shape[-1] == 1:
-            values = values[:, 0]
+            values = ops.reshape(values, (-1,))  # not values[:, 0]: a slice's gradient is a pad
         if len(values.shape) != 1:
             raise ValueError(
                 f"{self._name}'s surrogate must return one value per relaxed sample, of shape [N] or [N, 1]; "
@@ -481,12 +496,19 @@ class _ControlVariateEstimator(Estimator):
         noise = _discrete.uniform(shape, seed, compute_logits.dtype)
         uniform, conditional_uniform = noise[0], noise[1]
 
+        def stacked(tensors):
+            # [k, n, B, ...] -> [k n, B, ...]. Stacked, not concatenated: the gradient of a concat is slices, and
+            # the gradient of that gradient (the variance's, here) a zero-padding per slice; a stack's is unstacks.
+            flat_shape = tf.concat([[len(tensors) * num_samples], tf.shape(tensors[0])[1:]], 0)
+            return tf.reshape(tf.stack(tensors), flat_shape)
+
         def evaluate_all(sample, z, z_tilde):
-            relaxed = self._relax(tf.concat([z, z_tilde], 0), binary)  # [2n, B, ...]
+            relaxed_z, relaxed_z_tilde = self._relax(z, binary), self._relax(z_tilde, binary)
+            relaxed = stacked([relaxed_z, relaxed_z_tilde])  # [2n, B, ...]
             if self.relaxed_reward:
                 # One reward_fn call: the hard samples (as floats) and both relaxed draws.
                 hard = tf.cast(sample, relaxed.dtype)
-                values = tf.cast(evaluate(tf.concat([hard, relaxed], 0)), relaxed.dtype)  # [3n, B]
+                values = tf.cast(evaluate(stacked([hard, relaxed_z, relaxed_z_tilde])), relaxed.dtype)  # [3n, B]
                 # Split rather than sliced: the gradient of a split is one concat, a slice's a pad each.
                 rewards, control = tf.split(values, [num_samples, 2 * num_samples], 0)
                 control = tf.cast(self.parameters.scale, relaxed.dtype) * control
@@ -502,11 +524,14 @@ class _ControlVariateEstimator(Estimator):
         # The control variate's parameters get d E[g^2] / d phi from this tape, and only they: the policy's
         # gradient is the estimate itself, and a reward_fn's own weights are no business of the estimator.
         with tf.GradientTape() as tape:
-            gradient, rewards, _ = _relax_terms(compute_logits, uniform, conditional_uniform, binary, evaluate_all)
-            variance = relax_variance(gradient)
+            # The mean estimate over the samples, [B, ...]: all the loss and the variance need.
+            gradient, rewards, _ = _relax_terms(
+                compute_logits, uniform, conditional_uniform, binary, evaluate_all, per_sample=False
+            )
+            variance = relax_variance(gradient, sample_axes=0)
         variables = [v for layer in self.layers for v in layer.trainable_variables]
         control_gradients = tape.gradient(variance, variables, unconnected_gradients="zero")
-        loss = _discrete.surrogate_loss(compute_logits, gradient, 2)
+        loss = _discrete.surrogate_loss(compute_logits, gradient, 1)
         loss = tf.cast(loss, tf.float32)
         for gradient_of_variable, variable in zip(control_gradients, variables):
             # The value of `variable` times a constant: its gradient is the variance's.
