@@ -25,6 +25,15 @@ all through the package's public API:
   (`keras_gumbel.estimators.enumeration_loss`), for one latent variable only
   (`--latents 1`): N variables have K^N joint codes (10^20 here), and summing
   each variable alone with the others sampled is not the expectation.
+- `rebar`, `relax`: one code per image, the encoder's gradient from
+  `keras_gumbel.estimators.relax_gradient` (Tucker et al. 2017; Grathwohl et
+  al. 2018): the control variate `scale * f(softmax(z / t))` at the
+  relaxation `z` of the sample and its conditional draw `z~`, with f the
+  reconstruction log-likelihood (the decoder fed relaxed codes), plus for
+  `relax` a network of `[x, softmax(z / t)]` (one hidden layer of 200 tanh
+  units); t, the scale and the network are trained by the gradient of the
+  estimator's variance (`relax_variance`), a gradient of a gradient; 3 decoder
+  passes a step (1 hard, 2 relaxed). The decoder learns from the hard code.
 
 The temperature follows Jang et al.'s schedule through
 `keras_gumbel.TemperatureAnnealing`: max(0.5, exp(-r * t)), updated every
@@ -68,7 +77,16 @@ import numpy as np  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 
-ESTIMATORS = ("gumbel_softmax", "straight_through", "reinforce", "vimco", "unordered_set", "enumerate")
+ESTIMATORS = (
+    "gumbel_softmax",
+    "straight_through",
+    "reinforce",
+    "vimco",
+    "unordered_set",
+    "enumerate",
+    "rebar",
+    "relax",
+)
 # The estimators that decode several codes per image: `--samples` of them, or every code for `enumerate`.
 MULTI_SAMPLE = ("reinforce", "vimco", "unordered_set", "enumerate")
 CACHE = pathlib.Path(os.environ.get("KERAS_GUMBEL_CACHE", "~/.cache/keras_gumbel")).expanduser()
@@ -189,6 +207,11 @@ class CategoricalVAE(keras.Model):
             # annealing callback sets); their gradient is not used.
             self.sampler = keras_gumbel.StraightThroughGumbel(temperature=1.0, seed=seed, name="sampler")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
+        if estimator in ("rebar", "relax"):
+            self.control = ControlVariate(
+                input_dim + num_latents * num_classes, network=estimator == "relax", name="control_variate"
+            )
+            self.control_seed_generator = keras.random.SeedGenerator(seed + 1)
 
     @property
     def metrics(self):
@@ -223,6 +246,8 @@ class CategoricalVAE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         kl = keras.ops.mean(self.kl_to_uniform(y_pred["latent_logits"]))
+        if self.estimator in ("rebar", "relax"):
+            return self._relax_loss(x, y_pred["latent_logits"], kl)
         if self.estimator not in MULTI_SAMPLE:
             nll = keras.ops.mean(_bernoulli_nll(x, y_pred["reconstruction_logits"]))
             self.neg_elbo_tracker.update_state(nll + kl)
@@ -254,6 +279,78 @@ class CategoricalVAE(keras.Model):
         self.neg_elbo_tracker.update_state(neg_elbo)
         # mean(nll) trains the decoder; the surrogate (zero-mean in value) trains the encoder.
         return neg_elbo + surrogate
+
+    def _relax_loss(self, images, latent_logits, kl):
+        """REBAR / RELAX: the encoder's loss from `relax_gradient`, the decoder's from the hard code, and the
+        control variate's from the gradient of the estimator's variance (TensorFlow)."""
+        import tensorflow as tf
+
+        from keras_gumbel import estimators
+
+        # One code per image: z from u, the hard code b = H(z), z~ ~ p(z | b) from v.
+        noise = keras.random.uniform((2, 1, *keras.ops.shape(latent_logits)), seed=self.control_seed_generator)
+        uniform, conditional_uniform = noise[0], noise[1]
+        _, code, _ = estimators.conditional_relaxation(latent_logits, uniform, conditional_uniform)
+        nll = _bernoulli_nll(images, self.decoder(code[0]))  # [B]: trains the decoder
+        reward = tf.stop_gradient(-nll)[None]
+
+        def control_variate(z):  # [2, 1, B, N, K] -> [2, 1, B]
+            relaxed = keras.ops.softmax(z / self.control.temperature(), axis=-1)
+            flat = keras.ops.reshape(relaxed, (-1, *latent_logits.shape[1:]))
+            tiled = keras.ops.tile(images, (2, 1))
+            value = self.control(tiled, flat, -_bernoulli_nll(tiled, self.decoder(flat)))
+            return keras.ops.reshape(value, (2, 1, -1))
+
+        variables = self.control.trainable_variables
+        with tf.GradientTape() as tape:
+            # f(b) is already known: b is the same function of u in relax_gradient.
+            gradient, _ = estimators.relax_gradient(
+                latent_logits, lambda codes: reward, control_variate, uniform, conditional_uniform
+            )
+            variance = estimators.relax_variance(gradient)
+        encoder_loss = estimators.relax_loss(latent_logits, gradient)
+        # The value of each variable times its variance gradient, less the same held constant: 0 in value.
+        control_loss = tf.add_n(
+            [
+                tf.reduce_sum(tf.stop_gradient(g) * (v - tf.stop_gradient(v)))
+                for g, v in zip(tape.gradient(variance, variables), variables)
+            ]
+        )
+        neg_elbo = keras.ops.mean(nll) + kl
+        self.neg_elbo_tracker.update_state(neg_elbo)
+        # The logged loss is the -ELBO: the encoder's and the control variate's terms are 0 in value.
+        return neg_elbo + (encoder_loss - tf.stop_gradient(encoder_loss)) + control_loss
+
+
+class ControlVariate(keras.layers.Layer):
+    """REBAR's `scale * f(relaxed)` plus, for RELAX, a network of `[x, relaxed]`; holds the learned temperature."""
+
+    def __init__(self, network_inputs, network=False, hidden=200, **kwargs):
+        super().__init__(**kwargs)
+        self.log_temperature = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(np.log(0.5)), name="log_temperature"
+        )
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+        self.network = None
+        if network:
+            self.network = keras.Sequential(
+                [
+                    keras.Input((network_inputs,)),  # an image and its relaxed code, flattened
+                    keras.layers.Dense(hidden, activation="tanh"),
+                    keras.layers.Dense(1, kernel_initializer="zeros"),
+                ],
+                name="network",
+            )
+
+    def temperature(self):
+        return keras.ops.exp(self.log_temperature)
+
+    def call(self, images, relaxed, log_likelihood):
+        value = self.scale * log_likelihood
+        if self.network is not None:
+            inputs = keras.ops.concatenate([images, keras.ops.reshape(relaxed, (keras.ops.shape(relaxed)[0], -1))], -1)
+            value = value + self.network(inputs)[:, 0]
+        return value
 
 
 def _bernoulli_nll(images, logits):
@@ -423,6 +520,8 @@ def run(
         "final_temperature": history["temperature"][-1],
         "reinforce_samples": samples if estimator == "reinforce" else None,
         "samples_per_image": model.num_samples,
+        "control_temperature": float(model.control.temperature()) if estimator in ("rebar", "relax") else None,
+        "control_scale": float(model.control.scale.numpy()) if estimator in ("rebar", "relax") else None,
         "latents": num_latents,
         "classes": num_classes,
         "learning_rate_schedule": learning_rate_schedule,
@@ -433,6 +532,8 @@ def run(
         f"\n{estimator}: test -ELBO {neg_elbo:.2f} +- {standard_error:.2f} nats "
         f"({eval_samples} samples per image), {epochs} epochs in {wall / 60:.1f} min"
     )
+    if estimator in ("rebar", "relax"):
+        say(f"control variate: temperature {result['control_temperature']:.4f}, scale {result['control_scale']:.4f}")
     write_figures(model, test_binary, history, side, output / f"{estimator}.png", title=estimator)
     if export:
         export_and_check(model, test_binary[:8], output / f"{estimator}_saved_model", say=say)

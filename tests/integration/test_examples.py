@@ -1,6 +1,7 @@
 """Smoke runs of the demo and the benchmarks on tiny settings, so they cannot rot."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -80,9 +81,18 @@ def test_bernoulli_vae_example_trains_each_estimator_on_digits(tmp_path):
 @pytest.mark.slow
 def test_categorical_vae_example_runs_the_sampling_and_exact_estimators(tmp_path):
     smoke = ("--dataset", "digits", "--epochs", "1", "--eval-samples", "2", "--output", str(tmp_path))
-    for estimator, extra in (("vimco", ()), ("unordered_set", ()), ("enumerate", ("--latents", "1"))):
+    for estimator, extra in (
+        ("vimco", ()),
+        ("unordered_set", ()),
+        ("enumerate", ("--latents", "1")),
+        ("rebar", ()),
+        ("relax", ()),
+    ):
         stdout = run("examples/categorical_vae.py", "--estimator", estimator, *extra, *smoke)
         assert f"{estimator}: test -ELBO" in stdout
+        if estimator in ("rebar", "relax"):  # the control variate's temperature was trained from 0.5
+            temperature = float(stdout.split("control variate: temperature ")[1].split(",")[0])
+            assert math.isfinite(temperature) and temperature != 0.5
     # Enumerating the 10^20 joint codes of 20 latents is refused, with the reason.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     command = [sys.executable, "examples/categorical_vae.py", "--estimator", "enumerate", *smoke]
