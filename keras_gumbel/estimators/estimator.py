@@ -37,6 +37,10 @@ class Estimator:
       trained alongside the policy, and `ReinforceModel` saves them.
     - `check_num_samples(num_samples)`: raises a `ValueError` if the
       estimator cannot work with that many samples per input.
+    - `build(logits_shape)`: creates weights that depend on the shape of the
+      policy's output ([batch, ...]); the training helpers call it as soon as
+      that shape is known (a built policy), so that the weights exist before
+      the first step and load into a new model. The default does nothing.
 
     `ScoreFunction` implements `loss`; VIMCO, ARM/DisARM, REBAR/RELAX, the
     unordered-set estimator and exact enumeration implement `estimate`.
@@ -52,6 +56,9 @@ class Estimator:
 
     def check_num_samples(self, num_samples):
         """Raises a `ValueError` if `num_samples` samples per input are too few for this estimator."""
+
+    def build(self, logits_shape):
+        """Creates the weights that depend on the shape of the policy's output, `[batch, ...]`; by default none."""
 
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         """The loss to minimise for one batch, its metrics, and the rewards evaluated for it.

@@ -266,6 +266,21 @@ def _relax_terms(logits, uniform, conditional_uniform, binary, evaluate, per_sam
     return tf.reduce_mean(score_term, axis=0) + control_gradient / num_samples, rewards, sample
 
 
+def _finite_logits(logits):
+    """Infinite logits (a masked category, a bit never or always 1) as finite ones far beyond the others.
+
+    The samples are the same (the Gumbel or logistic noise cannot bridge a
+    gap of 1e4), and so are the estimates, whose entries there are 0; but no
+    `inf * 0` appears in the relaxation's gradients or in the loss. The
+    gradient reaches only the finite logits.
+    """
+    import tensorflow as tf
+
+    finite = tf.math.is_finite(logits)
+    span = tf.reduce_max(tf.abs(tf.where(finite, logits, tf.zeros_like(logits)))) + 1e4
+    return tf.where(finite, logits, tf.stop_gradient(tf.sign(logits) * span))
+
+
 def _leading(tensor, reference):
     """`tensor` [n * R, ...] -> [n, R...] with the leading shape of `reference` ([n, R...])."""
     return ops.reshape(tensor, ops.shape(reference))
@@ -398,6 +413,20 @@ def relax_variance(gradient, sample_axes=1, batch_axes=1):
     return ops.mean(square)
 
 
+def _check_event_shape(event_shape):
+    """`event_shape` as a tuple of positive ints (an int is one axis), or a named error."""
+    expected = "a tuple of positive ints, the shape of one input's logits (e.g. (num_categories,))"
+    if isinstance(event_shape, int) and not isinstance(event_shape, bool):
+        event_shape = (event_shape,)
+    try:
+        sizes = tuple(event_shape)
+    except TypeError:
+        raise TypeError(_validation.invalid("event_shape", expected, event_shape)) from None
+    if not sizes or not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in sizes):
+        raise ValueError(_validation.invalid("event_shape", expected, event_shape))
+    return sizes
+
+
 @keras.saving.register_keras_serializable(package="keras_gumbel")
 class _ControlParameters(keras.layers.Layer):
     """The scalar parameters of REBAR's and RELAX's control variates: a log-temperature and a scale."""
@@ -462,6 +491,15 @@ class _ControlVariateEstimator(Estimator):
     def check_num_samples(self, num_samples):
         _validation.check_int("num_samples", num_samples, minimum=1)
 
+    def build(self, logits_shape):
+        """Builds an unbuilt surrogate for relaxed samples of the policy's logits, `[batch, *event]`."""
+        surrogate = self.surrogate
+        if surrogate is None or surrogate.built:
+            return
+        event = tuple(logits_shape)[1:]
+        if all(isinstance(size, int) for size in event):
+            surrogate.build((None, *event))
+
     def _relax(self, z, binary):
         # z * exp(-log t): a product's gradients (and their gradients) take fewer ops than a quotient's.
         inverse_temperature = ops.exp(ops.negative(ops.cast(self.parameters.log_temperature, z.dtype)))
@@ -492,6 +530,7 @@ class _ControlVariateEstimator(Estimator):
         binary = kind == "binary"
         logits = tf.convert_to_tensor(logits)
         compute_logits = tf.cast(logits, tf.float64 if logits.dtype == tf.float64 else tf.float32)
+        compute_logits = _finite_logits(compute_logits)
         shape = tf.concat([[2, num_samples], tf.shape(compute_logits)], 0)
         noise = _discrete.uniform(shape, seed, compute_logits.dtype)
         uniform, conditional_uniform = noise[0], noise[1]
@@ -534,8 +573,10 @@ class _ControlVariateEstimator(Estimator):
         loss = _discrete.surrogate_loss(compute_logits, gradient, 1)
         loss = tf.cast(loss, tf.float32)
         for gradient_of_variable, variable in zip(control_gradients, variables):
-            # The value of `variable` times a constant: its gradient is the variance's.
-            loss += tf.reduce_sum(tf.cast(tf.stop_gradient(gradient_of_variable), variable.dtype) * variable)
+            # A constant times (the variable less itself held constant): its gradient is the variance's, its value 0,
+            # so the logged loss is the policy's alone.
+            offset = variable - tf.stop_gradient(variable)
+            loss += tf.reduce_sum(tf.cast(tf.stop_gradient(gradient_of_variable), variable.dtype) * offset)
         metrics = {"variance_loss": tf.cast(variance, tf.float32), "temperature": self.parameters.temperature()}
         if self.relaxed_reward:
             metrics["scale"] = tf.convert_to_tensor(self.parameters.scale)
@@ -618,9 +659,11 @@ class RELAX(_ControlVariateEstimator):
         event_shape: The shape of one input's logits (e.g. `(K,)` for one
             categorical variable, `(D,)` for D binary ones), to build the
             default surrogate's weights now (with `keras.Input`); `None`
-            builds them from the first relaxed samples it sees. Needed only
-            to read or set the weights before training.
-        hidden_units: Hidden units of the default surrogate.
+            builds them when the training helpers are given a built policy
+            (from its output shape), or else from the first relaxed samples.
+            Needed only to read or set the weights before that.
+        hidden_units: Hidden units of the default surrogate (unused with a
+            given `surrogate`).
         temperature: Initial temperature of the relaxation.
         relaxed_reward: Whether to add REBAR's `scale * f(sigma_t(z))` to the
             control variate, as the paper's discrete experiments do.
@@ -654,7 +697,7 @@ class RELAX(_ControlVariateEstimator):
                 keras.layers.Dense(1, kernel_initializer="zeros"),
             ]
             if event_shape is not None:
-                event_shape = tuple(_validation.check_int("event_shape", size, minimum=1) for size in event_shape)
+                event_shape = _check_event_shape(event_shape)
                 layers.insert(0, keras.Input(event_shape))
             surrogate = keras.Sequential(layers, name="relax_surrogate")
         elif event_shape is not None:

@@ -92,6 +92,21 @@ def _resolve_estimator(estimator, baseline, entropy_weight):
     return estimator
 
 
+def _build_estimator(policy, estimator, input_shape=None):
+    """`estimator.build(logits_shape)` once the built policy's output shape is known (else the first step builds)."""
+    shape = None
+    outputs = getattr(policy, "outputs", None)
+    try:
+        if outputs and len(outputs) == 1:
+            shape = tuple(outputs[0].shape)
+        elif input_shape is not None:
+            shape = tuple(policy.compute_output_shape(input_shape))
+    except Exception:  # a policy returning a distribution, or without compute_output_shape: built in the first step
+        shape = None
+    if shape and all(isinstance(size, int) for size in shape[1:]):
+        estimator.build(shape)
+
+
 def _apply_gradients(optimizer, tape, loss, variables):
     """Applies the gradients of `loss`, recorded on `tape`, to `variables`; returns their global norm.
 
@@ -138,6 +153,8 @@ class _Objective:
         self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
         self.estimator = _resolve_estimator(estimator, baseline, entropy_weight)
         self.estimator.check_num_samples(self.num_samples)
+        if getattr(policy, "built", False):
+            _build_estimator(policy, self.estimator)
         # A baseline's layer (a moving average, a learned model), which `step.baseline` and
         # `ReinforceModel.baseline` hold.
         baseline = getattr(self.estimator, "baseline", None)
@@ -457,6 +474,7 @@ class ReinforceModel(TrackSeedState, keras.Model):
     def build(self, input_shape=None):
         if not self.policy.built and input_shape is not None:
             self.policy.build(input_shape)
+            _build_estimator(self.policy, self.estimator, input_shape)
         self.built = True
 
     def call(self, inputs, training=None):

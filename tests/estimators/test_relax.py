@@ -358,42 +358,93 @@ def test_a_uniform_of_exactly_zero_keeps_the_relaxation_and_its_gradient_finite(
     assert np.isfinite(tape.gradient(total, logits).numpy()).all()
 
 
-def test_relax_without_event_shape_builds_and_trains_its_surrogate_in_the_first_step(tmp_path):
-    # The default surrogate has no weights until the first training step calls it, in the traced function; the
-    # weights created there must be trained (the zero-initialised output kernel moves) and saved with the model.
+def test_relax_without_event_shape_builds_and_trains_its_surrogate(tmp_path):
+    # The default surrogate gets its weights from the policy's output shape when the training helpers are given a
+    # built policy, or else in the first training step (in the traced function). Either way they must be trained
+    # (the zero-initialised output kernel moves) and saved with the model, and load into a new model.
     def reward(contexts, actions):
         return tf.reduce_sum(tf.cast(actions, tf.float32) * contexts[:, :3], -1)
 
     contexts = np.eye(4, dtype="float32")[np.random.default_rng(0).integers(4, size=64)]
-    for helper in ("make_train_step", "fit"):
+
+    def policy(built):
+        layers = [keras.layers.Dense(3, kernel_initializer="zeros")]
+        return keras.Sequential([keras.Input((4,)), *layers] if built else layers)
+
+    def reinforce_model(built):
         estimator = estimators.RELAX(hidden_units=8)
-        assert not estimator.surrogate.weights
-        policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-        if helper == "make_train_step":
-            step = keras_gumbel.make_train_step(
-                policy,
-                reward,
-                keras.optimizers.Adam(0.05),
-                num_samples=2,
-                distribution=bernoulli,
-                estimator=estimator,
-                seed=0,
-            )
-            metrics = [step(tf.constant(contexts)) for _ in range(5)][-1]
-            assert np.isfinite(float(metrics["variance_loss"]))
-        else:
-            model = keras_gumbel.ReinforceModel(
-                policy, reward, num_samples=2, distribution=bernoulli, estimator=estimator, seed=0
-            )
-            model.compile(optimizer=keras.optimizers.Adam(0.05))
-            history = model.fit(contexts, epochs=1, batch_size=16, verbose=0)
-            assert np.isfinite(history.history["variance_loss"]).all()
+        model = keras_gumbel.ReinforceModel(
+            policy(built), reward, num_samples=2, distribution=bernoulli, estimator=estimator, seed=0
+        )
+        return model, estimator
+
+    for built in (False, True):
+        estimator = estimators.RELAX(hidden_units=8)
+        step = keras_gumbel.make_train_step(
+            policy(built),
+            reward,
+            keras.optimizers.Adam(0.05),
+            num_samples=2,
+            distribution=bernoulli,
+            estimator=estimator,
+            seed=0,
+        )
+        assert bool(estimator.surrogate.weights) == built  # built from the policy's output shape [B, 3]
+        metrics = [step(tf.constant(contexts)) for _ in range(5)][-1]
+        assert np.isfinite(float(metrics["variance_loss"]))
         kernel = estimator.surrogate.layers[-1].kernel.numpy()
-        assert kernel.shape == (8, 1) and np.abs(kernel).max() > 0, helper  # built for [N, 3], then trained
+        assert kernel.shape == (8, 1) and np.abs(kernel).max() > 0, built
+
+        model, estimator = reinforce_model(built)
+        assert bool(estimator.surrogate.weights) == built
+        model.compile(optimizer=keras.optimizers.Adam(0.05))
+        history = model.fit(contexts, epochs=1, batch_size=16, verbose=0)
+        assert np.isfinite(history.history["variance_loss"]).all()
+        kernel = estimator.surrogate.layers[-1].kernel.numpy()
+        assert kernel.shape == (8, 1) and np.abs(kernel).max() > 0, built
+    # Resuming: the trained surrogate loads into a new model (as ModelCheckpoint and BackupAndRestore do).
     model.save_weights(tmp_path / "model.weights.h5")
     trained = [w.numpy() for w in estimator.surrogate.weights]
-    for weight in estimator.surrogate.weights:
-        weight.assign(tf.zeros_like(weight))
-    model.load_weights(tmp_path / "model.weights.h5")
-    for weight, value in zip(estimator.surrogate.weights, trained):
+    restored, new_estimator = reinforce_model(built=True)
+    restored.load_weights(tmp_path / "model.weights.h5")
+    for weight, value in zip(new_estimator.surrogate.weights, trained, strict=True):
         np.testing.assert_array_equal(weight.numpy(), value)
+
+
+@pytest.mark.parametrize("name", ["REBAR", "RELAX"])
+def test_masked_logits_train_without_nan(name):
+    # A category masked with -inf (or a bit that is never 1): never sampled, no gradient, and no NaN anywhere.
+    mask = tf.constant([0.0, 0.0, -np.inf])
+
+    def reward(contexts, actions):
+        actions = tf.cast(actions, tf.float32)
+        assert_never = tf.debugging.assert_equal(tf.reduce_sum(actions[..., 2]), 0.0)
+        with tf.control_dependencies([assert_never]):
+            return tf.reduce_sum(actions * contexts[:, :3], -1)
+
+    contexts = np.eye(4, dtype="float32")[np.random.default_rng(0).integers(4, size=64)]
+    for distribution in (None, bernoulli):
+        policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Lambda(lambda x: x + mask)])
+        estimator = estimators.REBAR() if name == "REBAR" else estimators.RELAX()
+        step = keras_gumbel.make_train_step(
+            policy,
+            reward,
+            keras.optimizers.Adam(0.05),
+            num_samples=2,
+            distribution=distribution,
+            estimator=estimator,
+            seed=0,
+        )
+        for _ in range(4):
+            metrics = step(tf.constant(contexts))
+        assert all(np.isfinite(float(value)) for value in metrics.values()), metrics
+        assert all(np.isfinite(weight.numpy()).all() for weight in policy.weights)
+        assert float(estimator.parameters.temperature()) != pytest.approx(0.5)  # trained, finitely
+
+
+def test_relax_refuses_bad_event_shapes_naming_them():
+    with pytest.raises(TypeError, match="`event_shape`.*Received: event_shape=3.5"):
+        estimators.RELAX(event_shape=3.5)
+    with pytest.raises(ValueError, match=r"Received: event_shape=\(3, 0\)"):
+        estimators.RELAX(event_shape=(3, 0))
+    assert estimators.RELAX(event_shape=3).surrogate.input_shape == (None, 3)  # an int is one axis
