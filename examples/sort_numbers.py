@@ -99,7 +99,8 @@ def train_one(size, args):
     if args.final_temperature is not None:  # annealed exponentially over the run
         rate = math.log(args.temperature / args.final_temperature) / args.steps
         schedule = keras_gumbel.schedules.ExponentialDecay(args.temperature, rate=rate, minimum=args.final_temperature)
-        callbacks.append(keras_gumbel.TemperatureAnnealing(schedule, update_every=100))
+        # Set every 1% of the run, so that short runs reach the final temperature too.
+        callbacks.append(keras_gumbel.TemperatureAnnealing(schedule, update_every=max(1, args.steps // 100)))
     start = time.time()
     history = trainer.fit(
         numbers,
@@ -123,7 +124,7 @@ def train_one(size, args):
     return model, metrics
 
 
-def plot_permutations(model, size, path, seed):
+def plot_permutations(model, size, path, seed, temperature):
     """A test list's relaxed training-time sample next to its exact inference permutation."""
     import matplotlib
 
@@ -136,7 +137,7 @@ def plot_permutations(model, size, path, seed):
     order = np.argsort(numbers[0, :, 0])  # rows (numbers) listed from smallest to largest
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.8), constrained_layout=True)
     for axis, matrix, title in (
-        (axes[0], keras.ops.convert_to_numpy(soft)[0], "training: Gumbel-Sinkhorn sample (t = 1)"),
+        (axes[0], keras.ops.convert_to_numpy(soft)[0], f"training: Gumbel-Sinkhorn sample (t = {temperature:.3g})"),
         (axes[1], keras.ops.convert_to_numpy(hard)[0], "inference: exact assignment"),
     ):
         image = axis.imshow(matrix[order], vmin=0, vmax=1, cmap="viridis")
@@ -188,7 +189,8 @@ def main():
         results.append(metrics)
         print(json.dumps(metrics), flush=True)
         if size == min(args.sizes, key=lambda s: abs(s - 10)):
-            plot_permutations(model, size, output / "permutations.png", args.seed)
+            temperature = float(keras.ops.convert_to_numpy(model.get_layer("sinkhorn").temperature))
+            plot_permutations(model, size, output / "permutations.png", args.seed, temperature)
     (output / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     table = markdown_table(results)
     (output / "table.md").write_text(table + "\n")
