@@ -32,7 +32,6 @@ Usage:
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
@@ -49,6 +48,7 @@ from keras_gumbel import estimators  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from speed import median_interval  # noqa: E402
+from speed import time_rounds_by_clock  # noqa: E402
 
 tfd = tfp.distributions
 
@@ -163,34 +163,12 @@ ESTIMATOR_ROWS = (
 def time_rounds_with_cpu(steps, rounds, min_seconds, seed=0):
     """`speed.time_rounds` timing both clocks in the same rounds: (wall ms, CPU ms) per step per round.
 
-    As in `benchmarks/speed.py`, each step function is warmed up, given a
-    number of repeats that lasts `min_seconds`, and timed once per round, in
-    a shuffled order. CPU time (`time.process_time`, all the process's
-    threads, as `speed.py --cpu-time`) is what the step costs this process
-    whatever else the machine runs: a loaded machine stretches the wall time
-    of a step while it waits for a core, much less its CPU time.
+    CPU time (`time.process_time`, all the process's threads, as `speed.py
+    --cpu-time`) is what the step costs this process whatever else the
+    machine runs: a loaded machine stretches the wall time of a step while it
+    waits for a core, much less its CPU time.
     """
-    repeats = []
-    for step in steps:
-        for _ in range(3):
-            step()
-        start, count = time.perf_counter(), 0
-        while time.perf_counter() - start < min_seconds:
-            step()
-            count += 1
-        repeats.append(max(1, count))
-    order = list(range(len(steps)))
-    shuffle = random.Random(seed).shuffle
-    wall, cpu = [[] for _ in steps], [[] for _ in steps]
-    for _ in range(rounds):
-        shuffle(order)
-        for index in order:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(repeats[index]):
-                steps[index]()
-            wall[index].append((time.perf_counter() - start) / repeats[index] * 1e3)
-            cpu[index].append((time.process_time() - start_cpu) / repeats[index] * 1e3)
-    return wall, cpu
+    return time_rounds_by_clock(steps, rounds, min_seconds, (time.perf_counter, time.process_time), seed)
 
 
 def paired(samples, index, reference):

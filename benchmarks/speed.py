@@ -233,7 +233,17 @@ CLOCK = {"clock": time.perf_counter}
 
 
 def time_rounds(steps, rounds, min_seconds, seed=0):
-    """Milliseconds per step of each step function in each round (a list per step)."""
+    """Milliseconds per step of each step function in each round (a list per step), by `CLOCK`."""
+    return time_rounds_by_clock(steps, rounds, min_seconds, (CLOCK["clock"],), seed)[0]
+
+
+def time_rounds_by_clock(steps, rounds, min_seconds, clocks, seed=0):
+    """`time_rounds` read on several clocks in the same rounds: for each clock, milliseconds per step per round.
+
+    Each step function is warmed up and given a number of repeats that lasts
+    `min_seconds` of wall time; then, in each round, every step is timed once,
+    in a shuffled order.
+    """
     repeats = []
     for step in steps:
         for _ in range(3):
@@ -245,14 +255,15 @@ def time_rounds(steps, rounds, min_seconds, seed=0):
         repeats.append(max(1, count))
     order = list(range(len(steps)))
     shuffle = random.Random(seed).shuffle
-    samples = [[] for _ in steps]
+    samples = [[[] for _ in steps] for _ in clocks]
     for _ in range(rounds):
         shuffle(order)
         for index in order:
-            start = CLOCK["clock"]()
+            starts = [clock() for clock in clocks]
             for _ in range(repeats[index]):
                 steps[index]()
-            samples[index].append((CLOCK["clock"]() - start) / repeats[index] * 1e3)
+            for clock, start, per_step in zip(clocks, starts, samples):
+                per_step[index].append((clock() - start) / repeats[index] * 1e3)
     return samples
 
 
