@@ -37,3 +37,14 @@ def gradient(function, value):
         function(tensor).backward()
         return tensor.grad.numpy()
     raise NotImplementedError(backend)
+
+
+def numpy_sinkhorn(log_alpha, temperature, num_iterations):
+    """Mena et al.'s `sinkhorn` (google/gumbel_sinkhorn, sinkhorn_ops.py) in float64 NumPy."""
+    import scipy.special
+
+    x = np.asarray(log_alpha, np.float64) / temperature
+    for _ in range(num_iterations):
+        x = x - scipy.special.logsumexp(x, axis=-1, keepdims=True)
+        x = x - scipy.special.logsumexp(x, axis=-2, keepdims=True)
+    return np.exp(x)

@@ -14,6 +14,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 from helpers import gradient
+from helpers import numpy_sinkhorn
 from helpers import to_numpy
 
 import keras_gumbel
@@ -42,15 +43,6 @@ def scipy_assignment(weights):
         rows, columns = scipy.optimize.linear_sum_assignment(cost)
         results.append(columns if np.isfinite(matrix[rows, columns]).all() else None)
     return results
-
-
-def numpy_sinkhorn(log_alpha, temperature, num_iterations):
-    """Mena et al.'s `sinkhorn` (google/gumbel_sinkhorn, sinkhorn_ops.py) in float64 NumPy."""
-    x = np.asarray(log_alpha, np.float64) / temperature
-    for _ in range(num_iterations):
-        x = x - scipy.special.logsumexp(x, axis=-1, keepdims=True)
-        x = x - scipy.special.logsumexp(x, axis=-2, keepdims=True)
-    return np.exp(x)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import scipy.optimize
 import scipy.special
 from helpers import gradient
+from helpers import numpy_sinkhorn
 from helpers import to_numpy
 
 import keras_gumbel
@@ -23,14 +24,6 @@ def assignment_matrices(weights):
     """Permutation matrices of scipy's maximum-weight assignments."""
     columns = [scipy.optimize.linear_sum_assignment(w, maximize=True)[1] for w in np.asarray(weights, np.float64)]
     return np.eye(weights.shape[-1], dtype="float32")[np.stack(columns)]
-
-
-def numpy_sinkhorn(log_alpha, temperature, num_iterations):
-    x = np.asarray(log_alpha, np.float64) / temperature
-    for _ in range(num_iterations):
-        x = x - scipy.special.logsumexp(x, axis=-1, keepdims=True)
-        x = x - scipy.special.logsumexp(x, axis=-2, keepdims=True)
-    return np.exp(x)
 
 
 def test_training_samples_are_the_ops_samples_for_the_same_seed():
