@@ -236,6 +236,13 @@ class CategoricalVAE(keras.Model):
                 keras.ops.broadcast_to(every_code, (self.num_classes, batch, 1, self.num_classes)),
                 (-1, 1, self.num_classes),
             )
+        elif self.estimator in ("rebar", "relax") and training:
+            # One code per image, b = H(z) with z from the uniforms u; compute_loss draws z~ from v.
+            noise = keras.random.uniform((2, 1, *keras.ops.shape(latent_logits)), seed=self.control_seed_generator)
+            _, hard, _ = keras_gumbel.estimators.conditional_relaxation(latent_logits, noise[0], noise[1])
+            code = hard[0]
+            decoded = {"reconstruction_logits": self.decoder(code), "latent_logits": latent_logits, "code": code}
+            return {**decoded, "noise": noise}
         else:
             code = self.sampler(latent_logits, training=training)
         return {"reconstruction_logits": self.decoder(code), "latent_logits": latent_logits, "code": code}
@@ -247,7 +254,7 @@ class CategoricalVAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         kl = keras.ops.mean(self.kl_to_uniform(y_pred["latent_logits"]))
         if self.estimator in ("rebar", "relax"):
-            return self._relax_loss(x, y_pred["latent_logits"], kl)
+            return self._relax_loss(x, y_pred, kl)
         if self.estimator not in MULTI_SAMPLE:
             nll = keras.ops.mean(_bernoulli_nll(x, y_pred["reconstruction_logits"]))
             self.neg_elbo_tracker.update_state(nll + kl)
@@ -280,18 +287,18 @@ class CategoricalVAE(keras.Model):
         # mean(nll) trains the decoder; the surrogate (zero-mean in value) trains the encoder.
         return neg_elbo + surrogate
 
-    def _relax_loss(self, images, latent_logits, kl):
+    def _relax_loss(self, images, y_pred, kl):
         """REBAR / RELAX: the encoder's loss from `relax_gradient`, the decoder's from the hard code, and the
         control variate's from the gradient of the estimator's variance (TensorFlow)."""
         import tensorflow as tf
 
         from keras_gumbel import estimators
 
-        # One code per image: z from u, the hard code b = H(z), z~ ~ p(z | b) from v.
-        noise = keras.random.uniform((2, 1, *keras.ops.shape(latent_logits)), seed=self.control_seed_generator)
-        uniform, conditional_uniform = noise[0], noise[1]
-        _, code, _ = estimators.conditional_relaxation(latent_logits, uniform, conditional_uniform)
-        nll = _bernoulli_nll(images, self.decoder(code[0]))  # [B]: trains the decoder
+        # `call` decoded the hard code b = H(z) of the uniforms u; relax_gradient draws the same z and b from u,
+        # and z~ ~ p(z | b) from v.
+        latent_logits = y_pred["latent_logits"]
+        uniform, conditional_uniform = y_pred["noise"][0], y_pred["noise"][1]
+        nll = _bernoulli_nll(images, y_pred["reconstruction_logits"])  # [B]: trains the decoder
         reward = tf.stop_gradient(-nll)[None]
 
         def control_variate(z):  # [2, 1, B, N, K] -> [2, 1, B]
