@@ -411,32 +411,36 @@ def test_relax_without_event_shape_builds_and_trains_its_surrogate(tmp_path):
         np.testing.assert_array_equal(weight.numpy(), value)
 
 
+@pytest.mark.parametrize(
+    "mode", ["graph", pytest.param("xla", marks=pytest.mark.slow), pytest.param("fit", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("name", ["REBAR", "RELAX"])
-def test_masked_logits_train_without_nan(name):
-    # A category masked with -inf (or a bit that is never 1): never sampled, no gradient, and no NaN anywhere.
+def test_masked_logits_train_without_nan(name, mode):
+    # A category masked with -inf (or a bit that is never 1): never sampled, no gradient, and no NaN anywhere, in
+    # make_train_step's graph, under XLA and in fit.
     mask = tf.constant([0.0, 0.0, -np.inf])
 
     def reward(contexts, actions):
         actions = tf.cast(actions, tf.float32)
-        assert_never = tf.debugging.assert_equal(tf.reduce_sum(actions[..., 2]), 0.0)
-        with tf.control_dependencies([assert_never]):
-            return tf.reduce_sum(actions * contexts[:, :3], -1)
+        value = tf.reduce_sum(actions * contexts[:, :3], -1)
+        return tf.where(actions[..., 2] > 0.5, np.nan, value)  # a masked choice would make the metrics NaN
 
     contexts = np.eye(4, dtype="float32")[np.random.default_rng(0).integers(4, size=64)]
     for distribution in (None, bernoulli):
         policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Lambda(lambda x: x + mask)])
         estimator = estimators.REBAR() if name == "REBAR" else estimators.RELAX()
-        step = keras_gumbel.make_train_step(
-            policy,
-            reward,
-            keras.optimizers.Adam(0.05),
-            num_samples=2,
-            distribution=distribution,
-            estimator=estimator,
-            seed=0,
-        )
-        for _ in range(4):
-            metrics = step(tf.constant(contexts))
+        helpers = dict(num_samples=2, distribution=distribution, estimator=estimator, seed=0)
+        if mode == "fit":
+            model = keras_gumbel.ReinforceModel(policy, reward, **helpers)
+            model.compile(optimizer=keras.optimizers.Adam(0.05))
+            history = model.fit(contexts, epochs=1, batch_size=16, verbose=0).history
+            metrics = {key: values[-1] for key, values in history.items()}
+        else:
+            step = keras_gumbel.make_train_step(
+                policy, reward, keras.optimizers.Adam(0.05), jit_compile=mode == "xla", **helpers
+            )
+            for _ in range(4):
+                metrics = step(tf.constant(contexts))
         assert all(np.isfinite(float(value)) for value in metrics.values()), metrics
         assert all(np.isfinite(weight.numpy()).all() for weight in policy.weights)
         assert float(estimator.parameters.temperature()) != pytest.approx(0.5)  # trained, finitely
