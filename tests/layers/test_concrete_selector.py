@@ -252,15 +252,6 @@ def test_fit_and_predict():
     np.testing.assert_array_equal(model.predict(X, verbose=0), X[:, indices])
 
 
-def test_get_config_round_trips():
-    layer = keras_gumbel.ConcreteSelector(7, temperature=3.0, sample_at_inference=True, seed=4, name="pick")
-    config = layer.get_config()
-    assert keras_gumbel.ConcreteSelector.from_config(config).get_config() == config
-    assert config["num_selected"] == 7 and config["temperature"] == pytest.approx(3.0) and config["seed"] == 4
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is keras_gumbel.ConcreteSelector
-
-
 def test_keras_file_round_trip(tmp_path):
     model = small_model()
     model.get_layer("select").temperature.assign(0.05)

@@ -102,31 +102,6 @@ def test_learns_to_sort_in_a_model():
     assert np.mean(np.all(predicted == targets, axis=(1, 2))) > 0.9
 
 
-def test_config_round_trips_and_the_layer_is_registered():
-    layer = keras_gumbel.GumbelSinkhorn(
-        temperature=0.3,
-        num_iterations=7,
-        hard=True,
-        hard_at_inference=False,
-        sample_at_inference=True,
-        trainable_temperature=True,
-        seed=9,
-        name="matching",
-    )
-    config = layer.get_config()
-    assert {k: config[k] for k in ("num_iterations", "hard", "hard_at_inference", "seed", "name")} == {
-        "num_iterations": 7,
-        "hard": True,
-        "hard_at_inference": False,
-        "seed": 9,
-        "name": "matching",
-    }
-    assert config["temperature"] == pytest.approx(0.3)
-    assert keras_gumbel.GumbelSinkhorn.from_config(config).get_config() == config
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is keras_gumbel.GumbelSinkhorn and restored.get_config() == config
-
-
 def small_model(layer):
     inputs = keras.Input((SIZE, 3))
     log_alpha = keras.layers.Dense(SIZE, name="scores")(inputs)

@@ -1,4 +1,7 @@
-"""get_config round trips, .keras save/load, mixed precision, the TFP bridge."""
+"""GumbelSoftmax and StraightThroughGumbel: .keras save/load after fit, training under mixed precision.
+
+The config round trip, registration and the contract of every layer: tests/layers/test_contract.py.
+"""
 
 import keras
 import numpy as np
@@ -18,34 +21,6 @@ def small_model(layer):
 
 @pytest.mark.parametrize("layer_class", LAYERS)
 class TestSerialization:
-    def test_get_config_round_trips(self, layer_class):
-        layer = layer_class(
-            temperature=0.4, axis=1, sample_at_inference=True, trainable_temperature=True, seed=3, name="choice"
-        )
-        config = layer.get_config()
-        clone = layer_class.from_config(config)
-        assert clone.get_config() == config
-        for key, value in {
-            "temperature": 0.4,
-            "axis": 1,
-            "sample_at_inference": True,
-            "trainable_temperature": True,
-            "seed": 3,
-            "name": "choice",
-        }.items():
-            assert config[key] == pytest.approx(value) if isinstance(value, float) else config[key] == value
-
-    def test_config_carries_the_current_temperature(self, layer_class):
-        layer = layer_class(temperature=2.0)
-        layer.temperature.assign(0.7)
-        assert layer.get_config()["temperature"] == pytest.approx(0.7)
-
-    def test_registered_and_deserialized_by_name(self, layer_class):
-        serialized = keras.saving.serialize_keras_object(layer_class(temperature=0.5))
-        restored = keras.saving.deserialize_keras_object(serialized)
-        assert type(restored) is layer_class
-        assert float(restored.temperature.numpy()) == pytest.approx(0.5)
-
     def test_keras_file_round_trip_restores_temperature_weights_and_seed_state(self, layer_class, tmp_path):
         model = small_model(layer_class(temperature=1.0, seed=5))
         model.compile("adam", "mse")

@@ -19,7 +19,6 @@ def test_straight_through_layer_selects_the_gradient_estimator(gradient_estimato
     import keras_gumbel
 
     layer = keras_gumbel.StraightThroughGumbel(seed=0, gradient_estimator=gradient_estimator, num_draws=4)
-    assert keras_gumbel.StraightThroughGumbel.from_config(layer.get_config()).get_config() == layer.get_config()
     variable = tf.Variable(np.tile(LOGITS, (20_000, 1)))
     with tf.GradientTape() as tape:
         sample = layer(variable, training=True)
