@@ -25,18 +25,32 @@
   `relax_variance` and the estimators `REBAR`, `RELAX` (TensorFlow).
 - `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
   which train a policy with any estimator (TensorFlow backend).
+- `registry`: `get("disarm")`, `serialize`, `deserialize`, `names()` and
+  `register`, the one list of estimators by name, as `keras.optimizers.get`
+  has for optimizers.
 
-All but `training` run on every backend (keras.ops only).
+All but `training` run on every backend (keras.ops only). Every public module
+of this package is imported here, so a new estimator module registers its
+estimators (and re-exports its `__all__`) without an edit to this file.
 """
 
-from keras_gumbel.estimators import arm
-from keras_gumbel.estimators import baselines
-from keras_gumbel.estimators import enumeration
-from keras_gumbel.estimators import relax
+# isort: skip_file
+# The estimator families first, in the order they register: the registry's order (`names()`), which the
+# diagnostics and the benchmarks list, is this one. A module this list leaves out registers after them.
+from keras_gumbel.estimators import pathwise
 from keras_gumbel.estimators import score_function
-from keras_gumbel.estimators import training
-from keras_gumbel.estimators import unordered_set
 from keras_gumbel.estimators import vimco
+from keras_gumbel.estimators import enumeration
+from keras_gumbel.estimators import unordered_set
+from keras_gumbel.estimators import arm
+from keras_gumbel.estimators import relax
+
+import importlib
+import pkgutil
+
+from keras_gumbel.estimators import baselines
+from keras_gumbel.estimators import registry
+from keras_gumbel.estimators import training
 from keras_gumbel.estimators.arm import ARM
 from keras_gumbel.estimators.arm import ARSM
 from keras_gumbel.estimators.arm import DisARM
@@ -57,6 +71,12 @@ from keras_gumbel.estimators.enumeration import Enumerate
 from keras_gumbel.estimators.enumeration import enumeration_loss
 from keras_gumbel.estimators.enumeration import exact_expectation
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.pathwise import Pathwise
+from keras_gumbel.estimators.registry import deserialize
+from keras_gumbel.estimators.registry import get
+from keras_gumbel.estimators.registry import names
+from keras_gumbel.estimators.registry import register
+from keras_gumbel.estimators.registry import serialize
 from keras_gumbel.estimators.relax import REBAR
 from keras_gumbel.estimators.relax import RELAX
 from keras_gumbel.estimators.relax import conditional_relaxation
@@ -84,6 +104,7 @@ __all__ = [
     "LeaveOneOut",
     "Learned",
     "MovingAverageBaseline",
+    "Pathwise",
     "REBAR",
     "RELAX",
     "ReinforceModel",
@@ -99,18 +120,25 @@ __all__ = [
     "arsm_loss",
     "baselines",
     "conditional_relaxation",
+    "deserialize",
     "disarm_gradient",
     "disarm_loss",
     "enumeration",
     "enumeration_loss",
     "exact_expectation",
+    "get",
     "leave_one_out_baseline",
     "make_train_step",
+    "names",
+    "pathwise",
+    "register",
+    "registry",
     "relax",
     "relax_gradient",
     "relax_loss",
     "relax_variance",
     "sample_without_replacement",
+    "serialize",
     "score_function",
     "score_function_loss",
     "score_function_terms",
@@ -120,3 +148,26 @@ __all__ = [
     "vimco",
     "vimco_loss",
 ]
+
+
+# The modules `_import_the_other_modules` found: the API docs render each (tools/mkdocs_hooks.py).
+DISCOVERED_MODULES = []
+
+
+def _import_the_other_modules():
+    """Imports each public module not imported above (a new estimator family), re-exporting its `__all__`."""
+    namespace = globals()
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        name = module_info.name
+        if name.startswith("_") or name in namespace:
+            continue
+        module = importlib.import_module(f"{__name__}.{name}")
+        namespace[name] = module
+        DISCOVERED_MODULES.append(name)
+        __all__.append(name)
+        for public in getattr(module, "__all__", ()):
+            namespace[public] = getattr(module, public)
+            __all__.append(public)
+
+
+_import_the_other_modules()

@@ -63,6 +63,7 @@ from keras import ops
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = [
     "ARM",
@@ -395,6 +396,7 @@ class _Coupled(Estimator):
     metric_names = ()
 
 
+@register("arm")
 class ARM(_Coupled):
     """The ARM estimator for binary variables (Yin & Zhou, 2019), for the training helpers.
 
@@ -417,6 +419,7 @@ class ARM(_Coupled):
     """
 
     _name = "ARM"
+    variables = ("binary",)
 
     def check_num_samples(self, num_samples):
         _discrete.check_even_samples(self._name, num_samples)
@@ -441,6 +444,7 @@ class ARM(_Coupled):
         return ops.cast(loss, "float32"), {}, rewards
 
 
+@register("disarm")
 class DisARM(ARM):
     """The DisARM estimator for binary variables (Dong, Mnih & Tucker, 2020), for the training helpers.
 
@@ -470,6 +474,7 @@ class DisARM(ARM):
         return disarm_gradient(logits, uniform, reward, antithetic_reward)
 
 
+@register("arsm")
 class ARSM(_Coupled):
     """The ARSM estimator for categorical variables (Yin, Yue & Zhou, 2019), for the training helpers.
 
@@ -489,6 +494,8 @@ class ARSM(_Coupled):
         >>> import keras_gumbel
         >>> keras_gumbel.estimators.ARSM().check_num_samples(1)
     """
+
+    variables = ("categorical",)
 
     def check_num_samples(self, num_samples):
         _validation.check_int("num_samples", num_samples, minimum=1)

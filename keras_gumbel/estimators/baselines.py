@@ -27,7 +27,16 @@ from keras import ops
 
 from keras_gumbel import _validation
 
-__all__ = ["Baseline", "LeaveOneOut", "Learned", "MovingAverageBaseline", "get", "leave_one_out_baseline"]
+__all__ = [
+    "Baseline",
+    "LeaveOneOut",
+    "Learned",
+    "MovingAverageBaseline",
+    "deserialize",
+    "get",
+    "leave_one_out_baseline",
+    "serialize",
+]
 
 
 def leave_one_out_baseline(rewards, axis=0):
@@ -73,6 +82,14 @@ class Baseline:
     #: The names of the metrics `estimate` returns, in the order logs list them.
     metric_names = ("baseline",)
 
+    def get_config(self):
+        """The constructor's arguments: `from_config(get_config())` makes an equal baseline."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def layer(self):
         """The Keras layer holding the baseline's state or weights, or `None`.
 
@@ -104,6 +121,7 @@ class Baseline:
         raise NotImplementedError(f"{type(self).__name__} must implement `estimate`.")
 
 
+@keras.saving.register_keras_serializable(package="keras_gumbel")
 class LeaveOneOut(Baseline):
     """For each sample, the mean reward of the other samples of the same input (`leave_one_out_baseline`).
 
@@ -127,6 +145,7 @@ class LeaveOneOut(Baseline):
         return value, 0.0, {"baseline": ops.mean(value)}
 
 
+@keras.saving.register_keras_serializable(package="keras_gumbel")
 class Learned(Baseline):
     """A Keras model's prediction of the reward of an input, trained alongside by mean squared error.
 
@@ -151,6 +170,16 @@ class Learned(Baseline):
 
     def layer(self):
         return self.model
+
+    def get_config(self):
+        # The model's architecture; its weights are saved with the layers of whatever holds the baseline.
+        return {"model": keras.saving.serialize_keras_object(self.model)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)
 
     def estimate(self, rewards, inputs, training=None):
         rewards = ops.convert_to_tensor(rewards)
@@ -224,12 +253,35 @@ class MovingAverageBaseline(Baseline, keras.layers.Layer):
         return ()
 
     def get_config(self):
-        config = super().get_config()
+        # The layer's config (name, dtype, ...): Baseline's, first in the bases, knows no layer arguments.
+        config = keras.layers.Layer.get_config(self)
         config["decay"] = self.decay
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        return super(Baseline, cls).from_config(config)
 
-_BASELINES = "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline, a Baseline or a Keras model"
+
+_BASELINES = (
+    "None, 'leave_one_out', 'moving_average', a MovingAverageBaseline, a Baseline, a Keras model or a serialized "
+    "baseline (a dict from `serialize`)"
+)
+
+
+def serialize(baseline):
+    """A baseline's config as Keras serializes objects, or `None` for no baseline."""
+    return None if baseline is None else keras.saving.serialize_keras_object(baseline)
+
+
+def deserialize(config, custom_objects=None):
+    """The baseline a `serialize` config describes (`None` for `None`)."""
+    if config is None:
+        return None
+    baseline = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    if not isinstance(baseline, Baseline):
+        raise TypeError(_validation.invalid("baseline", "the config of a Baseline", config))
+    return baseline
 
 
 def get(identifier):
@@ -241,6 +293,8 @@ def get(identifier):
     """
     if identifier is None or isinstance(identifier, Baseline):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str):
         if identifier == "leave_one_out":
             return LeaveOneOut()

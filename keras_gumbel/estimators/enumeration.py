@@ -32,6 +32,7 @@ from keras import ops
 
 from keras_gumbel import _validation
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = ["Enumerate", "enumeration_loss", "exact_expectation"]
 
@@ -167,6 +168,7 @@ def _support(distribution, max_configurations=4096):
     return values.astype(dtype)
 
 
+@register("enumerate")
 class Enumerate(Estimator):
     """The exact expectation over every value of the policy's variables: zero variance, `C` rewards per input.
 
@@ -194,6 +196,9 @@ class Enumerate(Estimator):
 
     def __init__(self, max_configurations=4096):
         self.max_configurations = _validation.check_int("max_configurations", max_configurations, minimum=1)
+
+    def get_config(self):
+        return {"max_configurations": self.max_configurations}
 
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         values = _support(distribution, self.max_configurations)  # [C, ...]

@@ -41,6 +41,15 @@ class Estimator:
       policy's output ([batch, ...]); the training helpers call it as soon as
       that shape is known (a built policy), so that the weights exist before
       the first step and load into a new model. The default does nothing.
+    - `get_config()`: its constructor's arguments, so that `from_config`
+      makes it anew and a model holding it saves in a `.keras` file (its
+      weights are saved with its `layers`). The default is `{}`, right for
+      an estimator without arguments; `from_config(config)` is
+      `cls(**config)`.
+
+    Register a new estimator with `@keras_gumbel.estimators.register("name")`
+    (which also registers it with Keras' serialization): `get("name")` then
+    makes it, and the diagnostics, the benchmarks and the docs list it.
 
     `ScoreFunction` implements `loss`; VIMCO, ARM/DisARM, REBAR/RELAX, the
     unordered-set estimator and exact enumeration implement `estimate`.
@@ -49,10 +58,35 @@ class Estimator:
     #: The names of the metrics `loss` returns, in the order logs list them.
     metric_names = ()
 
+    #: The kinds of variables it estimates gradients for: `"binary"` (Bernoulli policies) and `"categorical"`
+    #: (one-hot or index categorical ones); `ScoreFunction` takes any distribution.
+    variables = ("binary", "categorical")
+
+    #: What the gradient estimated is the gradient of: `"expected_reward"`, `E[R]`, or (VIMCO)
+    #: `"multi_sample_bound"`, `E[log mean_S exp R]` over S samples.
+    objective = "expected_reward"
+
     @property
     def layers(self):
         """The Keras layers holding the estimator's state or weights."""
         return []
+
+    def get_config(self):
+        """The constructor's arguments: `from_config(get_config())` makes an equal estimator."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        """The estimator of a `get_config` dict."""
+        return cls(**config)
+
+    def __repr__(self):
+        def shown(value):
+            # A nested object's serialized config reads as its class name.
+            return f"{value['class_name']}(...)" if isinstance(value, dict) and "class_name" in value else repr(value)
+
+        arguments = ", ".join(f"{key}={shown(value)}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
 
     def check_num_samples(self, num_samples):
         """Raises a `ValueError` if `num_samples` samples per input are too few for this estimator."""

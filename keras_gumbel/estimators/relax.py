@@ -61,6 +61,7 @@ from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = [
     "REBAR",
@@ -583,6 +584,7 @@ class _ControlVariateEstimator(Estimator):
         return loss, metrics, tf.cast(rewards, tf.float32)
 
 
+@register("rebar")
 class REBAR(_ControlVariateEstimator):
     """The REBAR estimator (Tucker et al., 2017) for the training helpers: a self-tuning relaxed control variate.
 
@@ -625,7 +627,12 @@ class REBAR(_ControlVariateEstimator):
     def __init__(self, temperature=0.5, scale=1.0):
         super().__init__(temperature, scale, relaxed_reward=True, surrogate=None, name="rebar")
 
+    def get_config(self):
+        # The initial values: the learned ones are weights, saved with the layers of whatever holds the estimator.
+        return {"temperature": self.parameters.initial_temperature, "scale": self.parameters.initial_scale}
 
+
+@register("relax")
 class RELAX(_ControlVariateEstimator):
     """The RELAX estimator (Grathwohl et al., 2018) for the training helpers: a learned control variate network.
 
@@ -689,8 +696,11 @@ class RELAX(_ControlVariateEstimator):
     def __init__(
         self, surrogate=None, event_shape=None, hidden_units=32, temperature=0.5, relaxed_reward=False, scale=1.0
     ):
+        self.default_surrogate = surrogate is None
+        self.hidden_units = hidden_units
         if surrogate is None:
             hidden_units = _validation.check_int("hidden_units", hidden_units, minimum=1)
+            self.hidden_units = hidden_units
             layers = [
                 keras.layers.Flatten(),
                 keras.layers.Dense(hidden_units, activation="tanh"),
@@ -707,3 +717,23 @@ class RELAX(_ControlVariateEstimator):
             )
         self.event_shape = event_shape
         super().__init__(temperature, scale, relaxed_reward=relaxed_reward, surrogate=surrogate, name="relax")
+
+    def get_config(self):
+        # The architecture and initial values; the trained surrogate, temperature and scale are weights, saved with
+        # the layers of whatever holds the estimator.
+        surrogate = None if self.default_surrogate else keras.saving.serialize_keras_object(self.surrogate)
+        return {
+            "surrogate": surrogate,
+            "event_shape": None if self.event_shape is None else list(self.event_shape),
+            "hidden_units": self.hidden_units,
+            "temperature": self.parameters.initial_temperature,
+            "relaxed_reward": self.relaxed_reward,
+            "scale": self.parameters.initial_scale,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("surrogate"), dict):
+            config["surrogate"] = keras.saving.deserialize_keras_object(config["surrogate"])
+        return cls(**config)

@@ -25,6 +25,7 @@ from keras import ops
 from keras_gumbel import _validation
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = ["ScoreFunction", "score_function_terms", "score_function_loss"]
 
@@ -136,6 +137,8 @@ def score_function_loss(log_prob, reward, baseline=None):
     return ops.mean(score_function_terms(log_prob, reward, baseline))
 
 
+@register("reinforce_leave_one_out", baseline="leave_one_out")
+@register("reinforce")
 class ScoreFunction(Estimator):
     """The score-function (REINFORCE) estimator, with a baseline and an entropy bonus.
 
@@ -173,6 +176,9 @@ class ScoreFunction(Estimator):
     def __init__(self, baseline=None, entropy_weight=0.0):
         self.baseline = baselines.get(baseline)
         self.entropy_weight = _validation.check_non_negative("entropy_weight", entropy_weight)
+
+    def get_config(self):
+        return {"baseline": baselines.serialize(self.baseline), "entropy_weight": self.entropy_weight}
 
     @property
     def metric_names(self):

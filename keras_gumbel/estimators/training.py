@@ -16,6 +16,9 @@ from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel.estimators.baselines import Baseline
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import deserialize
+from keras_gumbel.estimators.registry import get
+from keras_gumbel.estimators.registry import serialize
 from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.layers._seed_state import TrackSeedState
 
@@ -31,11 +34,80 @@ def _require_tensorflow(what):
         )
 
 
+# The distributions `distribution=` knows by name, from the policy's logits; saved by name.
+_NAMED_DISTRIBUTIONS = ("one_hot_categorical", "categorical", "bernoulli")
+
+
+def _named_distribution(name, logits):
+    from keras_gumbel.distributions import tfp_distributions
+
+    tfd = tfp_distributions()
+    if name == "one_hot_categorical":
+        return tfd.OneHotCategorical(logits=logits, dtype="float32")
+    if name == "categorical":
+        return tfd.Categorical(logits=logits)
+    # One independent bit an entry of logits [B, ...]: the batch axis alone is the distribution's batch.
+    bits = tfd.Bernoulli(logits=logits, dtype="float32")
+    return tfd.Independent(bits, reinterpreted_batch_ndims=len(logits.shape) - 1)
+
+
+def _check_distribution(distribution):
+    if distribution is None or (callable(distribution) and not isinstance(distribution, str)):
+        return distribution
+    if distribution in _NAMED_DISTRIBUTIONS:
+        return distribution
+    raise (ValueError if isinstance(distribution, str) else TypeError)(
+        _validation.invalid(
+            "distribution",
+            f"None, one of {_NAMED_DISTRIBUTIONS} or a callable policy_output -> Distribution",
+            distribution,
+        )
+    )
+
+
+def _serialize_function(name, function, owner):
+    """A function argument as Keras saves one: by its registered name; a clear error where it cannot be."""
+    if isinstance(function, str) or function is None:
+        return function
+    if getattr(function, "__name__", None) == "<lambda>":
+        raise ValueError(
+            f"{owner} cannot save `{name}`, a lambda: Keras saves a function by its name. Define it with `def` and "
+            "register it, `@keras.saving.register_keras_serializable(package='my_package')`, or pass it to "
+            f"`keras.models.load_model(..., custom_objects={{'my_{name}': my_{name}}})`; or save the weights only "
+            "(`model.save_weights`, `ModelCheckpoint(..., save_weights_only=True)`). "
+            f"Received: {name}={function!r}"
+        )
+    if not hasattr(function, "get_config") and not hasattr(function, "__name__"):
+        raise ValueError(
+            f"{owner} cannot save `{name}`={function!r}: it is neither a function nor an object with `get_config`. "
+            "Use a registered function (`@keras.saving.register_keras_serializable(package='my_package')`) or a "
+            "registered class with `get_config`, or save the weights only."
+        )
+    return keras.saving.serialize_keras_object(function)
+
+
+def _deserialize_function(name, config, owner, custom_objects=None):
+    if config is None or isinstance(config, str):
+        return config
+    try:
+        return keras.saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    except (TypeError, ValueError) as error:
+        function_name = config.get("config") if isinstance(config.get("config"), str) else config.get("class_name")
+        raise type(error)(
+            f"{owner} could not load its `{name}`, {function_name!r}: Keras finds a function by its registered name. "
+            "Register it where it is defined, `@keras.saving.register_keras_serializable(package='my_package')`, "
+            f"or pass it to `keras.models.load_model(..., custom_objects={{{function_name!r}: {function_name}}})`. "
+            f"({error})"
+        ) from error
+
+
 def _as_distribution(policy_output, distribution):
     from keras_gumbel.distributions import tfp_distributions
 
     tfd = tfp_distributions()
-    if distribution is not None:
+    if isinstance(distribution, str):
+        result = _named_distribution(distribution, policy_output)
+    elif distribution is not None:
         result = distribution(policy_output)
     elif isinstance(policy_output, tfd.Distribution):
         result = policy_output
@@ -76,10 +148,14 @@ def _resolve_estimator(estimator, baseline, entropy_weight):
     """The estimator to train with: `estimator`, or `ScoreFunction(baseline, entropy_weight)` when it is `None`."""
     if estimator is None:
         return ScoreFunction(baseline, entropy_weight)
+    if isinstance(estimator, (str, dict)):
+        estimator = get(estimator)
     if not isinstance(estimator, Estimator):
         raise TypeError(
             _validation.invalid(
-                "estimator", "None or a keras_gumbel.estimators.Estimator (e.g. ScoreFunction(...))", estimator
+                "estimator",
+                "None, a keras_gumbel.estimators.Estimator (e.g. ScoreFunction(...)) or a registered name",
+                estimator,
             )
         )
     if baseline is not None or entropy_weight != 0.0:
@@ -144,10 +220,7 @@ class _Objective:
             )
         if not callable(reward_fn):
             raise TypeError(_validation.invalid("reward_fn", "a callable (inputs, actions) -> rewards", reward_fn))
-        if distribution is not None and not callable(distribution):
-            raise TypeError(
-                _validation.invalid("distribution", "None or a callable policy_output -> Distribution", distribution)
-            )
+        distribution = _check_distribution(distribution)
         self.policy = policy
         self.reward_fn = reward_fn
         self.num_samples = _validation.check_int("num_samples", num_samples, minimum=1)
@@ -160,7 +233,8 @@ class _Objective:
         baseline = getattr(self.estimator, "baseline", None)
         self.baseline = baseline.layer() if isinstance(baseline, Baseline) else None
         self.distribution = distribution
-        self.seed_generator = keras.random.SeedGenerator(_validation.check_seed(seed))
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     @property
     def metric_names(self):
@@ -324,14 +398,20 @@ def make_train_step(
             mapping inputs to a predicted reward (trained alongside, by mean
             squared error). See `keras_gumbel.estimators.baselines`.
         entropy_weight: Non-negative weight of the entropy bonus.
-        distribution: Optional callable `policy_output -> Distribution`
-            (e.g. `lambda logits: tfd.Categorical(logits=logits)` for integer
-            actions). Any distribution with `sample` and `log_prob` works.
+        distribution: `None` (`"one_hot_categorical"`), a name:
+            `"one_hot_categorical"` (one-hot actions of logits [B, ..., K]),
+            `"categorical"` (integer actions) or `"bernoulli"` (one
+            independent bit per entry of logits [B, ...]); or a callable
+            `policy_output -> Distribution` (e.g. `lambda logits:
+            tfd.Normal(logits, 1.0)`): any distribution with `sample` and
+            `log_prob` works.
         seed: Integer seed of the sampling stream.
         jit_compile: Compile the step with XLA.
-        estimator: A `keras_gumbel.estimators.Estimator` to use instead of
-            `ScoreFunction(baseline, entropy_weight)`; giving it with
-            `baseline` or `entropy_weight` raises a `ValueError`.
+        estimator: A `keras_gumbel.estimators.Estimator`, or a registered
+            name (`"disarm"`, see `keras_gumbel.estimators.names()`) or
+            config, to use instead of `ScoreFunction(baseline,
+            entropy_weight)`; giving it with `baseline` or `entropy_weight`
+            raises a `ValueError`.
 
     Returns:
         A `tf.function` `step(inputs, targets=None) -> dict` of metrics:
@@ -339,7 +419,11 @@ def make_train_step(
         `ScoreFunction`, when they apply, `baseline`, `baseline_loss`,
         `entropy`) and `gradient_norm`. The step's `estimator` attribute holds
         the estimator, its `baseline` attribute a baseline's layer (a moving
-        average, a learned model), if any.
+        average, a learned model), if any, its `optimizer` the optimizer, and
+        its `state` a `tf.Module` tracking everything training changes (the
+        policy, the optimizer, the estimator's layers, the sampling stream):
+        `tf.train.Checkpoint(step=step.state)` saves it, and restoring it
+        into a step built the same way resumes the run exactly.
     """
     _require_tensorflow("make_train_step")
     import tensorflow as tf
@@ -363,9 +447,24 @@ def make_train_step(
     step.baseline = objective.baseline
     step.estimator = objective.estimator
     step.objective = objective
+    step.optimizer = optimizer
+    step.state = _step_state(objective, optimizer)
     return step
 
 
+def _step_state(objective, optimizer):
+    """A `tf.Module` tracking all a step's training state, for `tf.train.Checkpoint(step=step.state)`."""
+    import tensorflow as tf
+
+    state = tf.Module(name="train_step_state")
+    state.policy = objective.policy
+    state.optimizer = optimizer
+    state.estimator_layers = list(objective.estimator.layers)
+    state.seed_generator_state = objective.seed_generator.state
+    return state
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
 class ReinforceModel(TrackSeedState, keras.Model):
     """A Keras model trained by REINFORCE inside `compile` / `fit` / `evaluate`.
 
@@ -385,10 +484,18 @@ class ReinforceModel(TrackSeedState, keras.Model):
     losses with `add_loss` in the policy's layers (or regularizers), which
     `compute_loss` includes through `model.losses`.
     `sample_weight` is refused: weigh the rewards in `reward_fn`. TensorFlow
-    backend only. To save, save the policy (`model.policy.save`) or the
-    weights (`model.save_weights`, `ModelCheckpoint`, `BackupAndRestore`),
-    which include the estimator's layers (a moving-average baseline's state,
-    a learned baseline) and the sampling stream.
+    backend only.
+
+    It saves as any Keras model: `model.save("m.keras")`,
+    `ModelCheckpoint("ckpt.keras")` (or `.weights.h5`, `save_best_only`),
+    `BackupAndRestore`; `keras.models.load_model` gives it back with the
+    policy, the estimator and its layers (a moving-average baseline's state,
+    a learned baseline, RELAX's network), the optimizer's state and the
+    sampling stream, so that training resumed from the file continues the
+    run exactly. `reward_fn` (and a callable `distribution`) are saved by
+    name: define them with `def` and register them
+    (`@keras.saving.register_keras_serializable(package="my_package")`), or
+    pass them to `load_model` in `custom_objects`.
 
     Args:
         policy: A Keras model mapping inputs to logits (or to what
@@ -399,10 +506,13 @@ class ReinforceModel(TrackSeedState, keras.Model):
         baseline: `None`, `"leave_one_out"`, `"moving_average"`, a
             `MovingAverageBaseline`, or a Keras model (learned baseline).
         entropy_weight: Non-negative weight of the entropy bonus.
-        distribution: Optional callable `policy_output -> Distribution`;
-            the default is `OneHotCategorical(logits)`.
+        distribution: `None` (one-hot categorical), `"one_hot_categorical"`,
+            `"categorical"`, `"bernoulli"`, or a callable `policy_output ->
+            Distribution` (see `make_train_step`). Names save with the
+            model; a callable saves by its registered name.
         seed: Integer seed of the sampling stream.
-        estimator: A `keras_gumbel.estimators.Estimator` to use instead of
+        estimator: A `keras_gumbel.estimators.Estimator`, or a registered
+            name or config (`keras_gumbel.estimators.get`), to use instead of
             `ScoreFunction(baseline, entropy_weight)` (not with those two).
         **kwargs: `keras.Model` keyword arguments (`name`, ...).
 
@@ -456,6 +566,35 @@ class ReinforceModel(TrackSeedState, keras.Model):
         if getattr(policy, "built", False):
             self.built = True
 
+    def get_config(self):
+        """The model's config: the policy's, the estimator's (`estimators.serialize`) and the functions' names.
+
+        `reward_fn` (and a callable `distribution`) are saved as Keras saves
+        functions, by their registered name: register them with
+        `@keras.saving.register_keras_serializable(package=...)`, or pass them
+        to `load_model` in `custom_objects`. A lambda cannot be saved: the
+        error says so when the model is saved.
+        """
+        seed = self._objective.seed
+        return {
+            **super().get_config(),
+            "policy": keras.saving.serialize_keras_object(self.policy),
+            "reward_fn": _serialize_function("reward_fn", self._objective.reward_fn, "ReinforceModel"),
+            "num_samples": self.num_samples,
+            "distribution": _serialize_function("distribution", self._objective.distribution, "ReinforceModel"),
+            "seed": seed if isinstance(seed, int) else None,  # a SeedGenerator's state is saved as a weight
+            "estimator": serialize(self.estimator),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["policy"] = keras.saving.deserialize_keras_object(config["policy"], custom_objects=custom_objects)
+        for name in ("reward_fn", "distribution"):
+            config[name] = _deserialize_function(name, config.get(name), "ReinforceModel", custom_objects)
+        config["estimator"] = deserialize(config["estimator"], custom_objects=custom_objects)
+        return cls(**config)
+
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, **kwargs):
         # `compute_loss` is the REINFORCE objective: a compiled loss would be silently ignored.
         for name, value in (("loss", loss), ("loss_weights", loss_weights)):
@@ -470,6 +609,19 @@ class ReinforceModel(TrackSeedState, keras.Model):
                     )
                 )
         super().compile(optimizer=optimizer, **kwargs)
+
+    def save(self, filepath, *args, **kwargs):
+        # The config first: a reward_fn that cannot be saved fails here, before Keras opens (and leaves) a file.
+        self.get_config()
+        return super().save(filepath, *args, **kwargs)
+
+    def compile_from_config(self, config):
+        # `load_model` compiles through this: Keras' own skips a model whose `compile` is overridden.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            # The optimizer's variables now, in the order the train step builds them, so that a saved
+            # optimizer state (moments, iterations) loads into them and training resumes where it stopped.
+            self.optimizer.build(self._objective.trainable_variables())
 
     def build(self, input_shape=None):
         if not self.policy.built and input_shape is not None:

@@ -55,6 +55,7 @@ from keras import ops
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = ["UnorderedSet", "sample_without_replacement", "unordered_set_loss"]
 
@@ -333,6 +334,7 @@ def _policy_layout(distribution):
     return flat_logits, to_actions
 
 
+@register("unordered_set")
 class UnorderedSet(Estimator):
     """The unordered-set estimator (Kool et al., 2020): `num_samples` distinct actions per input, built-in baseline.
 
@@ -357,6 +359,7 @@ class UnorderedSet(Estimator):
     """
 
     metric_names = ("reward",)
+    variables = ("categorical",)
 
     def check_num_samples(self, num_samples):
         _check_num_samples(num_samples, "num_samples")

@@ -37,6 +37,7 @@ from keras import ops
 
 from keras_gumbel import _validation
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.registry import register
 
 __all__ = ["VIMCO", "vimco_loss"]
 
@@ -125,6 +126,7 @@ def vimco_loss(log_weights, log_prob):
     return ops.negative(ops.mean(surrogate))
 
 
+@register("vimco")
 class VIMCO(Estimator):
     """VIMCO (Mnih & Rezende, 2016): maximises the multi-sample bound `E[log mean_s exp(l_s)]`.
 
@@ -154,9 +156,13 @@ class VIMCO(Estimator):
     """
 
     metric_names = ()
+    objective = "multi_sample_bound"
 
     def __init__(self, subtract_log_prob=False):
         self.subtract_log_prob = _validation.check_bool("subtract_log_prob", subtract_log_prob)
+
+    def get_config(self):
+        return {"subtract_log_prob": self.subtract_log_prob}
 
     def check_num_samples(self, num_samples):
         if num_samples < 2:

@@ -294,7 +294,7 @@ def test_more_errors_name_the_problem():
     x = tf.constant(CONTEXTS[:8])
     with pytest.raises(TypeError, match="policy="):
         keras_gumbel.make_train_step(lambda inputs: inputs, bandit_reward, "adam")
-    with pytest.raises(TypeError, match="distribution='normal'"):
+    with pytest.raises(ValueError, match="distribution='normal'"):
         keras_gumbel.make_train_step(policy, bandit_reward, "adam", distribution="normal")
     with pytest.raises(ValueError, match="optimizer='adamm'"):
         keras_gumbel.make_train_step(policy, bandit_reward, "adamm")
@@ -430,8 +430,10 @@ def test_an_estimator_and_the_arguments_it_replaces_are_not_given_together():
             keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, estimator=estimator, **arguments)
         with pytest.raises(ValueError, match="either `estimator` or `baseline` / `entropy_weight`, not both"):
             keras_gumbel.ReinforceModel(policy, bandit_reward, num_samples=2, estimator=estimator, **arguments)
-    with pytest.raises(TypeError, match="estimator='leave_one_out'"):
+    with pytest.raises(ValueError, match="registered names.*Received: estimator='leave_one_out'"):
         keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, estimator="leave_one_out")
+    with pytest.raises(TypeError, match="estimator=3"):
+        keras_gumbel.make_train_step(policy, bandit_reward, "sgd", num_samples=2, estimator=3)
     # The estimator's own checks still apply: leave-one-out needs two samples.
     with pytest.raises(ValueError, match="num_samples=1"):
         keras_gumbel.ReinforceModel(policy, bandit_reward, estimator=estimator)

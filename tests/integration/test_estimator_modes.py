@@ -1,12 +1,15 @@
 """Every estimator in every mode users run it: eager (against its pure function), `make_train_step` as a graph and
 under XLA, and `ReinforceModel.fit`.
 
-`ESTIMATOR_CASES` lists the estimators. To add one, append an `EstimatorCase` to it (one entry): its name, a factory
-returning a fresh estimator, the distribution its policy needs (`"categorical"`: `OneHotCategorical(logits)` over
-`NUM_ACTIONS`; `"bernoulli"`: `Independent(Bernoulli(logits))` over `NUM_BITS` bits), the samples per input, and,
-optionally, `min_gain` (the rise of the expected reward required) and `pure`: the loss written with the public pure
-functions from the same seed, which the eager test compares with the estimator's (value and gradient). Every test
-below then runs for it.
+`ESTIMATOR_CASES` lists the estimators: one case for every name in the registry (`estimators.names()`), made by
+`estimators.get(name)`, on the categorical bandit when it estimates gradients for categorical variables, on the bits
+otherwise, with 4 samples per input or the fewest it takes above that (`SETTINGS` changes these where a case needs
+it), plus `VARIANTS` (other arguments, other variables). A registered estimator joins without an edit here. Each case
+has a name, a factory returning a fresh estimator, the distribution its policy needs (`"categorical"`:
+`OneHotCategorical(logits)` over `NUM_ACTIONS`; `"bernoulli"`: `Independent(Bernoulli(logits))` over `NUM_BITS`
+bits), the samples per input, and, optionally, `min_gain` (the rise of the expected reward required) and `pure`: the
+loss written with the public pure functions from the same seed, which the eager test compares with the estimator's
+(value and gradient). Every test below then runs for it.
 
 The properties:
 - eager: `Estimator.estimate`, as the training helpers call it, gives the loss and gradient of its pure function;
@@ -125,15 +128,22 @@ def _arsm_pure(distribution, seed, num_samples, evaluate):
     return estimators.arsm_loss(logits, dirichlet, tf.reshape(rewards, [actions.shape[0], num_samples, -1]))
 
 
-# One entry per estimator; see the module docstring to add one.
-ESTIMATOR_CASES = [
-    EstimatorCase(
-        "score_function",
-        lambda: estimators.ScoreFunction(baseline="leave_one_out"),
-        "categorical",
-        pure=_score_function_pure,
-    ),
-    EstimatorCase("vimco", estimators.VIMCO, "categorical", pure=_vimco_pure),
+# The cases' settings where the defaults (4 samples, or the fewest above; min_gain 0.15; no pure form) do not fit.
+SETTINGS = {
+    "reinforce_leave_one_out": {"pure": _score_function_pure},
+    "vimco": {"pure": _vimco_pure},
+    "enumerate": {"num_samples": 1, "pure": _enumerate_pure},
+    "unordered_set": {"num_samples": 3, "pure": _unordered_set_pure},
+    "arm": {"pure": _arm_pure},
+    "disarm": {"pure": _disarm_pure},
+    "arsm": {"num_samples": 1, "pure": _arsm_pure},
+    # REBAR and RELAX: no pure form (their loss also carries the control variate's variance gradient).
+    "rebar": {"num_samples": 2},
+    "relax": {"num_samples": 2},
+}
+
+# Other arguments, other variables.
+VARIANTS = [
     # Log-weights R - log q: the bound rewards a spread q (with one sample its optimum is q ~ exp(R), 0.475 on the
     # best action), so the expected reward rises less.
     EstimatorCase(
@@ -143,19 +153,44 @@ ESTIMATOR_CASES = [
         pure=_vimco_log_weights_pure,
         min_gain=0.08,
     ),
-    EstimatorCase("enumerate", estimators.Enumerate, "categorical", num_samples=1, pure=_enumerate_pure),
     EstimatorCase("enumerate_bits", estimators.Enumerate, "bernoulli", num_samples=1),
-    EstimatorCase("unordered_set", estimators.UnorderedSet, "categorical", num_samples=3, pure=_unordered_set_pure),
-    EstimatorCase("arm_bits", estimators.ARM, "bernoulli", pure=_arm_pure),
-    EstimatorCase("disarm_bits", estimators.DisARM, "bernoulli", pure=_disarm_pure),
-    EstimatorCase("arsm", estimators.ARSM, "categorical", num_samples=1, pure=_arsm_pure),
-    # REBAR and RELAX: no pure form (their loss also carries the control variate's variance gradient).
-    EstimatorCase("rebar", estimators.REBAR, "categorical", num_samples=2),
     EstimatorCase("rebar_bits", estimators.REBAR, "bernoulli", num_samples=2),
-    EstimatorCase("relax", lambda: estimators.RELAX(event_shape=(NUM_ACTIONS,)), "categorical", num_samples=2),
+    EstimatorCase("relax_event_shape", lambda: estimators.RELAX(event_shape=(NUM_ACTIONS,)), "categorical", 2),
     # Without `event_shape`: the default surrogate is built in the first step (graph, XLA, fit) and trained there.
     EstimatorCase("relax_bits", lambda: estimators.RELAX(), "bernoulli", num_samples=2),
+    EstimatorCase("straight_through_bits", lambda: estimators.get("straight_through"), "bernoulli", num_samples=1),
 ]
+
+
+def _fewest_samples_from(estimator, start=4):
+    for num_samples in range(start, 17):
+        try:
+            estimator.check_num_samples(num_samples)
+        except ValueError:
+            continue
+        return num_samples
+    raise AssertionError(f"{estimator!r} takes no number of samples from {start} to 16")
+
+
+def _registered_case(name):
+    estimator = estimators.get(name)
+    settings = SETTINGS.get(name, {})
+    return EstimatorCase(
+        name,
+        lambda: estimators.get(name),
+        "categorical" if "categorical" in estimator.variables else "bernoulli",
+        num_samples=settings.get("num_samples", _fewest_samples_from(estimator)),
+        pure=settings.get("pure"),
+        min_gain=settings.get("min_gain", 0.15),
+    )
+
+
+ESTIMATOR_CASES = [_registered_case(name) for name in estimators.names()] + VARIANTS
+
+
+def test_every_registered_estimator_has_a_case_and_every_setting_a_registered_name():
+    assert {case.name for case in ESTIMATOR_CASES} >= set(estimators.names())
+    assert set(SETTINGS) <= set(estimators.names())
 
 
 def _ids(case):

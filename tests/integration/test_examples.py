@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import keras_gumbel
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -146,8 +148,11 @@ def test_estimator_quality_benchmark_prints_its_table(tmp_path):
         "benchmarks/estimator_quality.py",
         *("--estimates", "200", "--control-steps", "2", "--output", str(tmp_path / "q.png")),
     )
-    # One table, every estimator (the script refuses to run without a row for each), both variables.
+    # One table, every registered estimator (a row of its own for those ROWS lacks), both variables.
     assert "| estimator | evaluations of f (cat. / bin.) | categorical: bias (z) |" in stdout
+    table = stdout.split("| estimator | evaluations of f")[1].split("\n\n")[0]
+    names = keras_gumbel.estimators.names()
+    assert sum(line.startswith("| ") for line in table.splitlines()) >= len(names) + 1  # + VIMCO against E[f]
     assert "| ARM, 2 pairs | - / 4 | n/a | n/a |" in stdout  # binary only
     assert "| enumeration | 4 / 16 |" in stdout  # the whole support: K = 4 categories, 2^4 bit vectors
     assert "| VIMCO, S = 4, against grad E[f] |" in stdout
