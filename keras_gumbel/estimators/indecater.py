@@ -90,9 +90,11 @@ def indecater_loss(logits, rewards, binary=False):
 
     Examples:
         >>> import keras, keras_gumbel
-        >>> logits = keras.ops.zeros((1, 1, 3))  # one variable of 3 categories
-        >>> rewards = keras.ops.reshape(keras.ops.arange(3.0), (1, 1, 3, 1))  # f(k) = k
-        >>> float(keras_gumbel.estimators.indecater_loss(logits, rewards))  # -E[f] = -1, exactly
+        >>> from keras_gumbel.estimators import indecater_loss
+        >>> logits = keras.ops.zeros((1, 1, 3))  # one variable, 3 categories
+        >>> f = keras.ops.arange(3.0)  # f(k) = k, each category once
+        >>> rewards = keras.ops.reshape(f, (1, 1, 3, 1))
+        >>> float(indecater_loss(logits, rewards))  # -E[f] = -1, exactly
         -1.0
     """
     logits = _discrete.as_float(logits)
