@@ -5,6 +5,8 @@ arguments and call these. Everything here is written with `keras.ops`, with
 `_backend` for the few backend-specific routes.
 
 - `prepare`, `compute_dtype_for`, `check_temperature`: arguments as the kernels take them.
+- `floored_temperature`, `inverse_temperature`: the temperature as every kernel and layer applies it, at least
+  `_validation.MIN_TEMPERATURE`.
 - `check_seed`, `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise.
 - `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
   the deterministic output the layers give at inference).
@@ -71,7 +73,7 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
         uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
         # u < 1 in floating point, so log(1 - u) is finite too.
         logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
-    scaled = ops.multiply(logits, ops.divide(1.0, ops.cast(temperature, logits.dtype)))
+    scaled = ops.multiply(logits, inverse_temperature(temperature, logits.dtype))
     if log_space:
         return ops.cast(scaled, out_dtype)
     if not hard:
@@ -88,11 +90,32 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
 
 
 def check_temperature(temperature):
-    """Checks a number (Python or NumPy); tensors and variables pass unchecked (the caller keeps them positive)."""
+    """Checks a number (Python or NumPy); tensors and variables pass through (the kernels floor them)."""
     # On TensorFlow `is_tensor` also counts variables; elsewhere Keras variables are not tensors.
     if ops.is_tensor(temperature) or isinstance(temperature, keras.Variable):
         return temperature
     return _validation.check_temperature(temperature)
+
+
+def floored_temperature(temperature, dtype="float32", floor=_validation.MIN_TEMPERATURE):
+    """The temperature as every kernel and layer applies it: cast to `dtype`, and at least `floor`.
+
+    Numbers are checked against `MIN_TEMPERATURE` before they get here; a
+    tensor or a variable cannot be checked inside a compiled function (XLA
+    has no asserts), so one below the floor (0, negative, tiny: e.g.
+    `layer.temperature.assign(-0.07)`) is read as the floor, the limit of a
+    vanishing temperature (the argmax), never as a negative temperature,
+    which would turn the samples towards the argmin. Cast first, so that a
+    float64 value that rounds to 0 in float32 is floored too. Below the
+    floor the temperature gets a zero gradient. A layer that learns its
+    temperature passes its own, higher, `floor`. (NaN stays NaN.)
+    """
+    return ops.maximum(ops.cast(temperature, dtype), floor)
+
+
+def inverse_temperature(temperature, dtype):
+    """`1 / floored_temperature(temperature)`: at most 2**104, so `logits * it` is finite for |logits| < 2**24."""
+    return ops.divide(1.0, floored_temperature(temperature, dtype))
 
 
 def check_seed(seed):
@@ -161,7 +184,7 @@ def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=Fals
 
     Args:
         logits: Floating tensor.
-        temperature: Positive scalar (float, tensor or variable).
+        temperature: Scalar (float, tensor or variable), applied as `floored_temperature`.
         axis: Non-negative category axis.
         hard: One-hot forward with the relaxed gradient if `True`.
         seed: Passed to `gumbel_noise` when `add_noise` is `True`.
@@ -170,10 +193,10 @@ def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=Fals
         log_space: Return `log_softmax` instead of `softmax` (not with `hard`).
     """
     logits, _, out_dtype = prepare(logits)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    inverse = inverse_temperature(temperature, logits.dtype)
     if add_noise:
         logits = perturb(logits, seed)
-    scaled = ops.multiply(logits, inverse_temperature)
+    scaled = ops.multiply(logits, inverse)
     if hard:
         # The choice is argmax(logits + g), whatever the temperature (which only shapes the gradient).
         result = with_softmax_gradient(one_hot_of_argmax(logits, axis), scaled, axis)

@@ -216,7 +216,7 @@ def permutation(log_alpha, temperature, num_iterations, hard, seed, add_noise):
     gradient backward.
     """
     log_alpha, out_dtype = check_square(log_alpha)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, log_alpha.dtype))
+    inverse_temperature = _sampling.inverse_temperature(temperature, log_alpha.dtype)
     if add_noise:
         log_alpha = _sampling.perturb(log_alpha, seed)
     relaxed = ops.exp(log_sinkhorn(ops.multiply(log_alpha, inverse_temperature), num_iterations))

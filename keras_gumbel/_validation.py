@@ -44,17 +44,31 @@ def check_non_negative(name, value):
     return check_real(name, value, "a non-negative finite float", lambda v: math.isfinite(v) and v >= 0)
 
 
-# Temperatures are held and applied in float32: outside this range they round to 0 or inf.
-_FLOAT32_TINY = 1.1754943508222875e-38
-_FLOAT32_MAX = 3.4028234663852886e38
+# Temperatures are held and applied in float32.
+_FLOAT32_MAX = 3.4028234663852886e38  # (2 - 2**-23) * 2**127
+
+# The temperature floor, 2**-104 (about 4.9e-32). The kernels scale logits by 1 / temperature before the softmax
+# (or sigmoid, or Sinkhorn) normalises them, and float32 overflows past 2**128: at the floor, logits * 2**104 is
+# finite for every |logits + noise| < 2**24 (exactly: a power of two scales without rounding). Float32 numbers of
+# 2**24 and more are 2 or more apart, too coarse to hold the Gumbel noise (standard deviation 1.28), so no logits that
+# float32 can sample from overflow at any temperature from the floor up; below it, logits of 5 overflowed at 2e-38
+# and the softmax gave NaN. Constructors, ops, schedules and `TemperatureAnnealing` refuse a number below the floor; a
+# temperature tensor or variable below it (0, negative: `layer.temperature.assign(-0.07)`) is read as the floor
+# (`_sampling.floored_temperature`).
+MIN_TEMPERATURE = 2.0**-104
 
 
 def check_temperature(value, name="temperature"):
-    """A positive finite temperature that float32 can hold (about 1.2e-38 to 3.4e38)."""
+    """A positive finite temperature from `MIN_TEMPERATURE` (2**-104, about 4.9e-32) to float32's largest number."""
     value = check_positive_finite(name, value)
-    if not _FLOAT32_TINY <= value <= _FLOAT32_MAX:
+    if not MIN_TEMPERATURE <= value <= _FLOAT32_MAX:
         raise ValueError(
-            invalid(name, f"a positive float between {_FLOAT32_TINY:.3g} and {_FLOAT32_MAX:.3g} (float32)", value)
+            invalid(
+                name,
+                f"a float between {MIN_TEMPERATURE:.6g} (the temperature floor, 2**-104) and {_FLOAT32_MAX:.6g} "
+                "(float32's largest number)",
+                value,
+            )
         )
     return value
 

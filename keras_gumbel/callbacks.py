@@ -37,9 +37,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         schedule: A `keras_gumbel.schedules.TemperatureSchedule`, any callable
             `step -> temperature`, or a
             `keras.optimizers.schedules.LearningRateSchedule`. Each value must
-            be a temperature the layers' constructors accept (positive, finite
-            and within float32's normal range, about 1.2e-38 to 3.4e38); any
-            other is a `ValueError` naming the step and the value.
+            be a temperature the layers' constructors accept (finite, from the
+            temperature floor `2**-104`, about 4.9e-32, to float32's largest
+            number, 3.4e38); any other is a `ValueError` naming the step and
+            the value, never assigned.
         layers: `None` (every Gumbel layer of the model whose temperature is
             not learned, nested models included), or a list of layers or layer
             names.

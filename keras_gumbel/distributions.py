@@ -34,20 +34,19 @@ def layer_temperature(layer, dtype, transform=None, shape=()):
     """A layer's temperature as TFP reads a variable: anew at each use, not once when a distribution is built.
 
     A `tfp.util.DeferredTensor` of the layer's temperature variable (clamped at
-    its floor when learned, cast to `dtype`): a distribution built outside a
-    `GradientTape` still gives a learned temperature its gradient, and one
-    built before an annealing step sees the new value. `transform`, if
-    given, maps the temperature to the parameter wanted (of shape `shape`).
+    its floor, `layer.min_temperature`, as the layer's samples read it, then
+    cast to `dtype`): a distribution built outside a `GradientTape` still
+    gives a learned temperature its gradient, and one built before an
+    annealing step sees the new value. `transform`, if given, maps the
+    temperature to the parameter wanted (of shape `shape`).
     """
     tfp = _tfp()  # first: its errors say what is missing
     import tensorflow as tf
 
-    floor = layer.min_learned_temperature if layer.trainable_temperature else None
+    floor = layer.min_temperature
 
     def read(temperature):
-        if floor is not None:
-            temperature = tf.maximum(temperature, floor)
-        temperature = tf.cast(temperature, dtype)
+        temperature = tf.cast(tf.maximum(temperature, floor), dtype)
         return temperature if transform is None else transform(temperature)
 
     return tfp.util.DeferredTensor(layer.temperature.value, read, dtype=dtype, shape=shape)

@@ -24,6 +24,13 @@ Numerics, for every function here:
   which keeps such rows finite.
 - NaN or `+inf` logits are invalid input and are not hidden: the row's output
   holds NaN (the whole row for `hard=True`) and so does its gradient.
+- The temperature has a floor, `2**-104` (about 4.9e-32): a number below it is
+  a `ValueError`, and a tensor or variable below it (0, negative) is read as
+  the floor, the zero-temperature limit (never a negative temperature, which
+  would turn the samples towards the least likely categories). At the floor,
+  `logits / temperature` is finite for every `|logits + noise| < 2**24` (float32
+  numbers that large are 2 or more apart, too coarse for the noise), so
+  outputs are finite at every temperature the functions take.
 
 Seeds, for every function here, as `keras.random` takes them:
 
@@ -114,8 +121,9 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     Args:
         logits: Floating tensor of unnormalised log-probabilities. `-inf` masks
             a category. Integer logits raise a `TypeError`.
-        temperature: Positive finite float (checked), or a scalar tensor
-            (not checked: it is the caller's to keep positive).
+        temperature: Positive finite float from the floor `2**-104` to 3.4e38
+            (checked), or a scalar tensor or variable (read as the floor
+            where it is below it: see Numerics in the module docstring).
         hard: If `True`, return one-hot samples with the relaxed gradient.
         axis: The category axis.
         seed: `None`, an integer (the same draw on every call), a
@@ -212,7 +220,7 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     stateless = seed is not None and not isinstance(seed, keras.random.SeedGenerator)
     sample_seed, conditional_seed = (seed, _sampling.derived_seed(seed)) if stateless else (seed, seed)
     logits, axis, out_dtype = _sampling.prepare(logits, axis)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    inverse_temperature = _sampling.inverse_temperature(temperature, logits.dtype)
     chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, sample_seed), axis)
     # Conditional draws, [num_draws, *shape].
     log_exponential = _sampling.log_exponential((num_draws, *ops.shape(logits)), conditional_seed, logits.dtype)
@@ -266,7 +274,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     """
     temperature = _sampling.check_temperature(temperature)
     logits, axis, out_dtype = _sampling.prepare(logits, axis)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    inverse_temperature = _sampling.inverse_temperature(temperature, logits.dtype)
     chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, _sampling.check_seed(seed)), axis)
 
     def grad(logits, upstream):
@@ -347,7 +355,7 @@ def relaxed_top_k(logits, k, temperature=1.0, hard=False, seed=None):
     temperature = _sampling.check_temperature(temperature)
     _validation.check_bool("hard", hard)
     logits, k, out_dtype = _sampling.top_k_arguments(logits, k)
-    inverse_temperature = ops.divide(1.0, ops.cast(temperature, logits.dtype))
+    inverse_temperature = _sampling.inverse_temperature(temperature, logits.dtype)
     perturbed = _sampling.perturb(logits, _sampling.check_seed(seed))
     taken = ops.zeros_like(perturbed)
     weights = perturbed

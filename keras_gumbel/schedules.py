@@ -123,6 +123,15 @@ class _DecayToFinal(TemperatureSchedule):
     def _fraction(self, step, xp):
         return xp.minimum(1.0, _steps_held(step, self.update_every, xp) / self.decay_steps)
 
+    def _between_ends(self, value, xp):
+        """`value` kept between `initial` and `final`, which it can leave by rounding.
+
+        `initial + (final - initial) * fraction` loses a `final` far below
+        `initial`: 1.0 + (2**-104 - 1.0) is 0.0, a temperature below the floor.
+        """
+        low, high = min(self.initial, self.final), max(self.initial, self.final)
+        return xp.minimum(xp.maximum(value, low), high)
+
     def get_config(self):
         return {
             "initial": self.initial,
@@ -147,7 +156,7 @@ class LinearDecay(_DecayToFinal):
     """
 
     def temperature_at(self, step, xp):
-        return self.initial + (self.final - self.initial) * self._fraction(step, xp)
+        return self._between_ends(self.initial + (self.final - self.initial) * self._fraction(step, xp), xp)
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
@@ -165,7 +174,8 @@ class CosineDecay(_DecayToFinal):
     """
 
     def temperature_at(self, step, xp):
-        return self.final + (self.initial - self.final) * 0.5 * (1.0 + xp.cos(math.pi * self._fraction(step, xp)))
+        value = self.final + (self.initial - self.final) * 0.5 * (1.0 + xp.cos(math.pi * self._fraction(step, xp)))
+        return self._between_ends(value, xp)
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")

@@ -216,6 +216,7 @@ def test_a_schedule_returning_a_non_positive_value_is_an_error():
     [
         (1e-45, "1e-45"),  # positive in float64, 0 (or a denormal) in float32: NaN losses
         (1e-39, "1e-39"),  # a float32 denormal
+        (2e-38, "2e-38"),  # below the temperature floor, 2**-104: logits / 2e-38 overflow float32
         (1e39, "1e+39"),  # inf in float32
         (0.0, "0.0"),
         (float("nan"), "nan"),

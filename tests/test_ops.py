@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
+from helpers import gradient
+from helpers import numpy_sinkhorn
 from helpers import softmax
 from helpers import to_numpy
 
 import keras_gumbel
 from keras_gumbel import _sampling
+from keras_gumbel import _validation
 from keras_gumbel import diagnostics
 from keras_gumbel import ops as gumbel_ops
 
@@ -205,6 +208,66 @@ def test_unknown_rank_inside_tf_function_is_a_named_error(name):
     traced = tf.function(OPS_ON_LOGITS[name], input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)
     with pytest.raises(ValueError, match="`logits`. Expected a tensor of known rank"):
         traced(np.zeros((2, 3), "float32"))
+
+
+# Every op that takes a temperature, called on logits [..., K] (square matrices for the Sinkhorn ones) with a seed.
+TEMPERATURE_OPS = {
+    "gumbel_softmax": lambda x, t: gumbel_ops.gumbel_softmax(x, t, seed=1),
+    "gumbel_softmax(hard)": lambda x, t: gumbel_ops.gumbel_softmax(x, t, hard=True, seed=1),
+    "log_gumbel_softmax": lambda x, t: gumbel_ops.log_gumbel_softmax(x, t, seed=1),
+    "gumbel_rao": lambda x, t: gumbel_ops.gumbel_rao(x, t, num_draws=3, seed=1),
+    "reinmax": lambda x, t: gumbel_ops.reinmax(x, t, seed=1),
+    "relaxed_top_k": lambda x, t: gumbel_ops.relaxed_top_k(x, 3, t, seed=1),
+    "relaxed_bernoulli": lambda x, t: gumbel_ops.relaxed_bernoulli(x, t, seed=1),
+    "relaxed_bernoulli(hard)": lambda x, t: gumbel_ops.relaxed_bernoulli(x, t, hard=True, seed=1),
+    "relaxed_bernoulli_logits": lambda x, t: gumbel_ops.relaxed_bernoulli_logits(x, t, seed=1),
+    "sinkhorn": lambda x, t: gumbel_ops.sinkhorn(x, t),
+    "gumbel_sinkhorn": lambda x, t: gumbel_ops.gumbel_sinkhorn(x, t, seed=1),
+}
+FLOOR = _validation.MIN_TEMPERATURE
+
+
+def floor_logits(name):
+    """N(0, 25) logits (the scores of 4 x 4 matrices for the Sinkhorn ops): / 2e-38 they overflowed float32."""
+    rng = np.random.default_rng(8)
+    shape = (500, 4, 4) if "sinkhorn" in name else (2000, 10)
+    return (5.0 * rng.normal(size=shape)).astype("float32")
+
+
+@pytest.mark.parametrize("name", sorted(TEMPERATURE_OPS))
+def test_at_the_temperature_floor_every_op_gives_its_zero_temperature_limit_finitely(name):
+    logits = floor_logits(name)
+    output = to_numpy(TEMPERATURE_OPS[name](logits, FLOOR))
+    assert np.isfinite(output).all()
+    if name.startswith("gumbel_sinkhorn"):
+        np.testing.assert_allclose(output.sum(-2), 1.0, rtol=1e-5)  # the last Sinkhorn round normalises columns
+    elif name == "sinkhorn":
+        np.testing.assert_allclose(output, numpy_sinkhorn(logits, FLOOR, 20), atol=1e-6)
+    elif "bernoulli" in name:
+        exact = to_numpy(gumbel_ops.relaxed_bernoulli(logits, hard=True, seed=1))  # the same noise: 1[logits + L > 0]
+        np.testing.assert_array_equal(output > 0 if name.endswith("logits") else output, exact)
+    elif name == "relaxed_top_k":
+        np.testing.assert_array_equal(output, to_numpy(gumbel_ops.relaxed_top_k(logits, 3, hard=True, seed=1)))
+    else:
+        exact = to_numpy(gumbel_ops.gumbel_softmax(logits, hard=True, seed=1))  # one_hot(argmax(logits + g))
+        np.testing.assert_array_equal(np.exp(output) if name == "log_gumbel_softmax" else output, exact)
+
+
+@pytest.mark.parametrize("below", [2e-38, 0.0, -0.07], ids=["2e-38", "0", "-0.07"])
+@pytest.mark.parametrize("name", sorted(TEMPERATURE_OPS))
+def test_a_temperature_tensor_below_the_floor_is_read_as_the_floor(name, below):
+    # A tensor cannot be checked inside a compiled function. At 2e-38 and 0 the ops gave NaN; at -0.07 the relaxed
+    # samples peaked on the argmin, and the straight-through gradients were sign-flipped.
+    logits = floor_logits(name)[:50]
+    weights = np.random.default_rng(9).normal(size=logits.shape).astype("float32")
+    for temperature in (keras.ops.convert_to_tensor(below), keras.Variable(below)):
+        np.testing.assert_array_equal(
+            to_numpy(TEMPERATURE_OPS[name](logits, temperature)), to_numpy(TEMPERATURE_OPS[name](logits, FLOOR))
+        )
+    objective = lambda t: lambda x: keras.ops.sum(keras.ops.multiply(TEMPERATURE_OPS[name](x, t), weights))
+    below_floor = gradient(objective(keras.ops.convert_to_tensor(below)), logits)
+    assert np.isfinite(below_floor).all()
+    np.testing.assert_array_equal(below_floor, gradient(objective(FLOOR), logits))
 
 
 class TestLogSpaceSamples:

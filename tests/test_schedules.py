@@ -67,6 +67,28 @@ def test_linear_and_cosine_reach_final_and_stay():
         assert schedule(50) == pytest.approx(1.25)
 
 
+FLOOR = 2.0**-104  # the temperature floor
+
+
+@pytest.mark.parametrize(
+    "schedule, low",
+    [
+        (schedules.LinearDecay(1.0, final=FLOOR, decay_steps=10), FLOOR),
+        (schedules.LinearDecay(1.0, final=1e-20, decay_steps=10), 1e-20),
+        (schedules.CosineDecay(FLOOR, final=1.0, decay_steps=10), FLOOR),
+    ],
+    ids=["linear-to-floor", "linear-to-1e-20", "cosine-from-floor"],
+)
+def test_decays_stay_between_initial_and_final(schedule, low):
+    # `initial + (final - initial) * fraction` rounds: 1.0 + (2**-104 - 1.0) is 0.0, a temperature below the floor,
+    # which stopped TemperatureAnnealing at that step and which a custom loop assigned.
+    steps = list(range(12))
+    python = [schedule(step) for step in steps]
+    tensor = to_numpy(schedule(keras.ops.convert_to_tensor(steps)))
+    assert min(python) == low and max(python) == 1.0
+    assert tensor.min() == np.float32(low) and tensor.max() == 1.0
+
+
 @pytest.mark.parametrize(
     "make, error, match",
     [

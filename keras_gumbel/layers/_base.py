@@ -39,7 +39,8 @@ class MinValue(keras.constraints.Constraint):
 class TemperatureLayer(TrackSeedState, keras.layers.Layer):
     """A layer that samples with a temperature: the state every Gumbel layer holds.
 
-    The temperature variable (float32, never autocast; learned and floored at
+    The temperature variable (float32, never autocast; read at or above
+    `min_temperature`: the temperature floor, `2**-104`, or
     `MIN_LEARNED_TEMPERATURE` if `trainable_temperature`), the seed generator
     (its state saved with the weights), `sample_at_inference`, their checks and
     config. `TemperatureAnnealing` anneals every `TemperatureLayer` of a model.
@@ -47,6 +48,11 @@ class TemperatureLayer(TrackSeedState, keras.layers.Layer):
     """
 
     min_learned_temperature = MIN_LEARNED_TEMPERATURE
+
+    @property
+    def min_temperature(self):
+        """The floor at which `call()` reads the temperature variable: 0.05 if learned, else `2**-104` (4.9e-32)."""
+        return MIN_LEARNED_TEMPERATURE if self.trainable_temperature else _validation.MIN_TEMPERATURE
 
     def __init__(
         self,
@@ -91,11 +97,15 @@ class TemperatureLayer(TrackSeedState, keras.layers.Layer):
         self.built = True
 
     def _current_temperature(self):
-        if self.trainable_temperature:
-            # The constraint applies after each optimizer step; the clamp also
-            # covers values assigned by hand or by a schedule.
-            return ops.maximum(self.temperature, MIN_LEARNED_TEMPERATURE)
-        return self.temperature
+        """The temperature variable as `call()` applies it: at least `min_temperature`.
+
+        A learned temperature's constraint applies after each optimizer step;
+        the clamp also covers values assigned by hand or by a schedule. Any
+        other is floored by the kernels too (`_sampling.floored_temperature`):
+        a value assigned below the floor is read as the floor here as well, so
+        that `get_config()` and `distribution()` agree with the samples.
+        """
+        return _sampling.floored_temperature(self.temperature, floor=self.min_temperature)
 
     def _add_noise(self, training):
         return bool(training) or self.sample_at_inference

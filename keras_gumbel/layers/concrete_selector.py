@@ -50,7 +50,9 @@ class ConcreteSelector(TemperatureLayer):
     Args:
         num_selected: Positive integer k, the number of features selected.
         temperature: Positive finite float, the Concrete temperature, in the
-            variable `layer.temperature` (the paper starts at 10).
+            variable `layer.temperature` (the paper starts at 10): at least
+            the floor `2**-104`, and read as the floor if assigned below it (see
+            `GumbelSoftmax`).
         sample_at_inference: If `True`, inference keeps the relaxed
             training-time mix (a stochastic output).
         trainable_temperature: If `True`, the temperature is learned (kept

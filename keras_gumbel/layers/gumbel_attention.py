@@ -41,7 +41,9 @@ class GumbelAttention(TemperatureLayer):
 
     Args:
         mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
-        temperature: Positive finite float, in the variable `layer.temperature`.
+        temperature: Positive finite float, in the variable `layer.temperature`:
+            at least the floor `2**-104`, and read as the floor if assigned below
+            it (see `GumbelSoftmax`).
         sample_at_inference: Keep the noise at inference.
         trainable_temperature: Learn the temperature (kept >= 0.05).
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.

@@ -32,7 +32,9 @@ class GumbelSinkhorn(TemperatureLayer):
 
     Args:
         temperature: Positive finite float, held in the variable
-            `layer.temperature` (annealed by `keras_gumbel.TemperatureAnnealing`).
+            `layer.temperature` (annealed by `keras_gumbel.TemperatureAnnealing`):
+            at least the floor `2**-104`, and read as the floor if assigned below
+            it (see `GumbelSoftmax`).
         num_iterations: Positive integer: Sinkhorn rounds (one loop in the graph).
         hard: If `True`, exact permutation matrices in training too
             (straight-through: the gradient of the relaxed matrix).

@@ -36,9 +36,11 @@ class GumbelSoftmax(CategoricalLayer):
         temperature: Positive finite float, the initial temperature. It is
             held in the scalar variable `layer.temperature`; assign to it (or
             use `keras_gumbel.TemperatureAnnealing`) to change it between steps
-            without retracing compiled functions. A non-positive value assigned
-            by hand is not checked: a negative one moves the mass to the least
-            likely categories, 0 gives NaN.
+            without retracing compiled functions. At least `2**-104` (about
+            4.9e-32, the temperature floor: below it `logits / temperature`
+            overflows float32); a value assigned below it (0, negative) is
+            read as the floor, the zero-temperature limit, so the samples
+            never turn towards the least likely categories.
         axis: The category axis of the logits.
         sample_at_inference: If `True`, add noise at inference too.
         trainable_temperature: If `True`, the temperature is learned, kept at

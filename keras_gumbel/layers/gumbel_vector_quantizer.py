@@ -75,7 +75,8 @@ class GumbelVectorQuantizer(TemperatureLayer):
             multiple of `num_groups` (each group gives `code_dim / G`).
         temperature: Positive finite float, the temperature of the relaxed
             gradient, in the variable `layer.temperature` (wav2vec 2.0
-            starts at 2.0).
+            starts at 2.0): at least the floor `2**-104`, and read as the floor
+            if assigned below it (see `GumbelSoftmax`).
         diversity_weight: Non-negative float, the weight of the diversity
             loss (wav2vec 2.0 uses 0.1); 0 adds no loss.
         sample_at_inference: If `True`, sample the codes at inference too.

@@ -24,7 +24,9 @@ class RelaxedBernoulli(TemperatureLayer):
 
     Args:
         temperature: Positive finite float, held in the variable `layer.temperature`
-            (annealed by `keras_gumbel.TemperatureAnnealing` like the other layers).
+            (annealed by `keras_gumbel.TemperatureAnnealing` like the other layers):
+            at least the floor `2**-104`, and read as the floor if assigned below
+            it (see `GumbelSoftmax`).
         straight_through: If `True`, exact 0/1 samples forward.
         sample_at_inference: If `True`, sample at inference too.
         trainable_temperature: If `True`, the temperature is learned (kept >= 0.05).

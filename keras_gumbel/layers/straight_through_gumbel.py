@@ -21,9 +21,10 @@ class StraightThroughGumbel(CategoricalLayer):
     backward pass uses the gradient of the relaxed sample
     `y = softmax((logits + g) / temperature)` for the same `g`: the
     straight-through Gumbel-Softmax estimator. The temperature only shapes the
-    gradient: the sample never reads it, so even a non-positive value assigned
-    by hand to `layer.temperature` leaves it an exact sample (the gradient is
-    then meaningless: sign-flipped, or NaN at 0). The forward value is exactly 0 and 1 (it is not computed as
+    gradient: the sample never reads it. A value assigned to
+    `layer.temperature` below the temperature floor (`2**-104`; 0, negative)
+    is read as the floor, so the gradient is never sign-flipped or NaN. The
+    forward value is exactly 0 and 1 (it is not computed as
     `z - stop_gradient(y) + y`, which rounding can move off 0 and 1).
 
     At inference the layer is deterministic by default and returns
@@ -36,7 +37,9 @@ class StraightThroughGumbel(CategoricalLayer):
 
     Args:
         temperature: Positive finite float, the temperature of the relaxed
-            gradient, held in the scalar variable `layer.temperature`.
+            gradient, held in the scalar variable `layer.temperature`: at
+            least the floor `2**-104`, and read as the floor if assigned below
+            it (see `GumbelSoftmax`).
         axis: The category axis of the logits.
         sample_at_inference: If `True`, sample at inference too.
         trainable_temperature: If `True`, the temperature is learned (it gets

@@ -207,3 +207,20 @@ def test_gumbel_attention_with_several_queries_everywhere():
     best = np.einsum("bqd,bnd->bqn", query, keys).argmax(-1)
     np.testing.assert_array_equal(to_numpy(weights), np.eye(6)[best])
     np.testing.assert_allclose(to_numpy(out), keys[np.arange(4)[:, None], best], rtol=1e-5)
+
+
+def test_a_temperature_assigned_below_the_floor_is_read_as_the_floor_everywhere():
+    # Issue 23: after temperature.assign(-0.07) the relaxed samples peaked on the argmin. Read as the floor (2**-104),
+    # they are Categorical(softmax(logits)) samples, eagerly and through predict (compiled: jax.jit on JAX).
+    layer = keras_gumbel.GumbelSoftmax(seed=13, sample_at_inference=True)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layer(inputs))
+    batch = np.tile(LOGITS, (20_000, 1))
+    layer.temperature.assign(-0.07)
+    for draws in (to_numpy(layer(batch, training=True)), model.predict(batch, batch_size=5_000, verbose=0)):
+        assert np.isfinite(draws).all()
+        counts = np.bincount(draws.argmax(-1), minlength=4)
+        assert scipy.stats.chisquare(counts, softmax(LOGITS) * 20_000).pvalue > 1e-3, counts
+    layer.sample_at_inference = False
+    np.testing.assert_array_equal(to_numpy(layer(batch[:1])), [np.eye(4)[3]])  # the mode, not the argmin
+    assert layer.get_config()["temperature"] == 2.0**-104

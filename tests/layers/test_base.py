@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 from helpers import softmax
 from helpers import to_numpy
@@ -310,3 +311,88 @@ def test_the_layer_hierarchy():
         layer = layer_class()
         assert isinstance(layer, TemperatureLayer) and not isinstance(layer, CategoricalLayer)
         assert not hasattr(layer, "axis") and "axis" not in layer.get_config()
+
+
+# Every layer with a temperature, as (a layer sampling at inference too, its inputs); the floor is 2**-104.
+FLOOR = keras_gumbel._validation.MIN_TEMPERATURE
+BELOW_FLOOR_LOGITS = np.log(np.tile(np.array([[0.1, 0.2, 0.7]], "float32"), (20_000, 1)))
+
+
+def _sampling_layer_and_inputs(name, temperature=1.0):
+    rng = np.random.default_rng(10)
+    small = BELOW_FLOOR_LOGITS[:64]
+    common = {"temperature": temperature, "seed": 3, "sample_at_inference": True}
+    if name in ("GumbelSoftmax", "StraightThroughGumbel", "RelaxedBernoulli"):
+        return getattr(keras_gumbel, name)(**common), (small,)
+    if name == "GumbelAttention":
+        return keras_gumbel.GumbelAttention(**common), (np.ones((64, 1), "float32"), small[..., None])
+    if name == "ConcreteSelector":
+        return keras_gumbel.ConcreteSelector(2, **common), (rng.normal(size=(64, 5)).astype("float32"),)
+    if name == "GumbelVectorQuantizer":
+        layer = keras_gumbel.GumbelVectorQuantizer(2, 4, 4, **common)
+        return layer, (rng.normal(size=(8, 5, 6)).astype("float32"),)
+    layer = keras_gumbel.GumbelSinkhorn(hard_at_inference=False, **common)
+    return layer, ((5.0 * rng.normal(size=(64, 3, 3))).astype("float32"),)
+
+
+TEMPERATURE_LAYERS = [
+    "GumbelSoftmax",
+    "StraightThroughGumbel",
+    "RelaxedBernoulli",
+    "GumbelAttention",
+    "ConcreteSelector",
+    "GumbelVectorQuantizer",
+    "GumbelSinkhorn",
+]
+
+
+def _runner(layer, inputs, mode):
+    """A function of no argument that calls `layer` on `inputs` as `mode` runs it, compiled once."""
+    if mode == "eager":
+        return lambda: to_numpy(layer(*inputs, training=True))
+    if mode == "XLA":
+        compiled = tf.function(lambda *x: layer(*x, training=False), jit_compile=True)
+        return lambda: compiled(*inputs).numpy()
+    symbolic = [keras.Input(x.shape[1:]) for x in inputs]
+    model = keras.Model(symbolic, layer(*symbolic))
+    return lambda: model.predict(list(inputs) if len(inputs) > 1 else inputs[0], batch_size=64, verbose=0)
+
+
+@pytest.mark.parametrize("name", TEMPERATURE_LAYERS)
+def test_every_layer_refuses_a_temperature_below_the_floor_naming_it(name):
+    # 2e-38 used to be accepted: N(0, 25) logits / 2e-38 overflowed float32 and 60% of GumbelSoftmax's outputs were NaN.
+    with pytest.raises(ValueError, match=r"the temperature floor, 2\*\*-104\).*Received: temperature=2e-38"):
+        _sampling_layer_and_inputs(name, temperature=2e-38)
+
+
+@pytest.mark.parametrize("mode", ["eager", "XLA", "predict"])
+@pytest.mark.parametrize("below", [-0.07, 0.0], ids=["-0.07", "0"])
+@pytest.mark.parametrize("name", TEMPERATURE_LAYERS)
+def test_every_layer_reads_a_temperature_assigned_below_the_floor_as_the_floor(name, below, mode):
+    layer, inputs = _sampling_layer_and_inputs(name)
+    run = _runner(layer, inputs, mode)
+    run()  # built, and compiled
+    state = to_numpy(layer.seed_generator.state)
+    outputs = []
+    for temperature in (FLOOR, below):
+        layer.temperature.assign(temperature)
+        layer.seed_generator.state.assign(state)  # the same noise
+        outputs.append(run())
+    assert np.isfinite(outputs[1]).all()
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+    assert layer.get_config()["temperature"] == FLOOR  # the value applied: a clone is built at the floor
+
+
+@pytest.mark.parametrize("mode", ["eager", "XLA", "predict"])
+def test_a_temperature_assigned_below_the_floor_never_turns_samples_towards_the_argmin(mode):
+    # Issue 23: after temperature.assign(-0.07) the relaxed samples' argmax fell on p = [0.1, 0.2, 0.7]'s categories
+    # with frequencies [0.64, 0.31, 0.05]. Read as the floor, the samples are Categorical(p)'s (Gumbel-max).
+    layer = keras_gumbel.GumbelSoftmax(seed=4, sample_at_inference=True)
+    run = _runner(layer, (BELOW_FLOOR_LOGITS,), mode)
+    run()
+    layer.temperature.assign(-0.07)
+    counts = np.bincount(run().argmax(-1), minlength=3)
+    assert scipy.stats.chisquare(counts, [0.1 * 20_000, 0.2 * 20_000, 0.7 * 20_000]).pvalue > 1e-3, counts
+    # Without noise: the one-hot of the mode, as temperatures falling towards 0 give; never the argmin.
+    layer.sample_at_inference = False
+    np.testing.assert_array_equal(to_numpy(layer(BELOW_FLOOR_LOGITS[:1])), [[0.0, 0.0, 1.0]])
