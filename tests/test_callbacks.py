@@ -88,6 +88,25 @@ def test_history_and_a_later_csv_logger_see_the_temperature(tmp_path):
     np.testing.assert_allclose([float(row["temperature"]) for row in rows], expected, rtol=1e-6)
 
 
+def test_a_later_tensorboard_callback_plots_the_temperature(tmp_path):
+    # docs/temperature.md: TensorBoard needs the `tensorboard` package, which the `examples` extra installs
+    # (TensorFlow 2.21 no longer does; without it `fit` fails in tf.summary.scalar).
+    pytest.importorskip("tensorboard")
+    import tensorflow as tf
+
+    model = compiled_probe()
+    callbacks = [keras_gumbel.TemperatureAnnealing(SCHEDULE), keras.callbacks.TensorBoard(str(tmp_path))]
+    model.fit(X, Y, batch_size=BATCH_SIZE, epochs=2, verbose=0, callbacks=callbacks)
+    plotted = {}
+    for path in (tmp_path / "train").glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag == "epoch_temperature":
+                    plotted[event.step] = float(tf.make_ndarray(value.tensor))
+    np.testing.assert_allclose([plotted[0], plotted[1]], [SCHEDULE(7), SCHEDULE(15)], rtol=1e-6)
+
+
 def test_a_second_fit_and_initial_epoch_continue_the_schedule():
     model = compiled_probe()
     annealing = keras_gumbel.TemperatureAnnealing(SCHEDULE)

@@ -4,9 +4,11 @@
 
 - `docs/api/index.md`, the page of `keras_gumbel`, has an entry for each name in `keras_gumbel.__all__`: a
   mkdocstrings entry (`::: keras_gumbel.NAME`) for a function or class, a row linking to its page, with its
-  docstring's summary, for a module.
+  docstring's summary, for a module;
+- the extra that docs/temperature.md names for TensorBoard installs it (TensorFlow 2.21 no longer does).
 """
 
+import configparser
 import inspect
 import pathlib
 import re
@@ -38,3 +40,31 @@ def test_the_keras_gumbel_api_page_has_an_entry_for_every_name_in_its_all():
     # The page is keras_gumbel's: it documents nothing that is not in its __all__.
     extra = sorted(entries.union(rows) - set(keras_gumbel.__all__))
     assert not extra, f"docs/api/index.md has entries for names outside keras_gumbel.__all__: {extra}"
+
+
+def _extras():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    extras = {}
+    for name, lines in config["options.extras_require"].items():
+        requirements = [line.strip() for line in lines.splitlines()]
+        extras[name] = {re.split(r"[\[<>=!~; ]", line)[0] for line in requirements if line and line[0] != "#"}
+    return extras
+
+
+def test_the_extra_the_temperature_guide_names_for_tensorboard_installs_it():
+    # keras.callbacks.TensorBoard fails in tf.summary.scalar without the `tensorboard` package.
+    guide = (ROOT / "docs" / "temperature.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### In TensorBoard") :]
+    section = section[: section.index("\n#")] if "\n#" in section else section
+    commands = re.findall(r"pip install -e '\.\[([\w,]+)\]'", section)
+    assert commands, "docs/temperature.md's TensorBoard section names no extra to install"
+    extras = _extras()
+    for command in commands:
+        installed = set().union(*(extras[extra] for extra in command.split(",")))
+        assert "tensorboard" in installed, f"pip install -e '.[{command}]' does not install tensorboard"
+    # The README's commands (`.[tensorflow,examples]`, `.[tensorflow,test,examples]`) make that environment.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in re.findall(r"pip install -e '\.\[([\w,]+)\]'", readme):
+        if "tensorflow" in command.split(",") and "examples" in command.split(","):
+            assert "tensorboard" in set().union(*(extras[extra] for extra in command.split(",")))
