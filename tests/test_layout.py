@@ -12,15 +12,16 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_gumbel"
 
 ALLOWED = {
     "_validation": set(),
+    "_deprecation": set(),
     "_tf_private": set(),
     "_backend": {"_tf_private"},
     "_sampling": {"_backend", "_validation"},
     "_sinkhorn": {"_sampling", "_backend", "_validation"},
     "ops": {"_sampling", "_sinkhorn", "_backend", "_validation"},
-    "layers": {"ops", "_sampling", "_backend", "_validation", "_tf_private", "distributions", "layers"},
+    "layers": {"ops", "_sampling", "_backend", "_validation", "_deprecation", "_tf_private", "distributions", "layers"},
     "schedules": {"_validation"},
     "callbacks": {"layers", "_tf_private", "_validation"},
-    "estimators": {"ops", "_backend", "_validation", "layers", "distributions", "estimators"},
+    "estimators": {"ops", "_backend", "_validation", "_deprecation", "layers", "distributions", "estimators"},
     "reinforce": {"estimators"},
     "distributions": {"_backend"},
     "diagnostics": {"ops", "estimators", "reinforce", "distributions", "_backend", "_validation"},

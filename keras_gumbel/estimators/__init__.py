@@ -49,7 +49,9 @@ import importlib
 import pkgutil
 
 from keras_gumbel.estimators import baselines
+from keras_gumbel.estimators import policy
 from keras_gumbel.estimators import registry
+from keras_gumbel.estimators import reinforce_model
 from keras_gumbel.estimators import training
 from keras_gumbel.estimators.arm import ARM
 from keras_gumbel.estimators.arm import ARSM
@@ -72,6 +74,7 @@ from keras_gumbel.estimators.enumeration import enumeration_loss
 from keras_gumbel.estimators.enumeration import exact_expectation
 from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.pathwise import Pathwise
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import deserialize
 from keras_gumbel.estimators.registry import get
 from keras_gumbel.estimators.registry import names
@@ -86,7 +89,7 @@ from keras_gumbel.estimators.relax import relax_variance
 from keras_gumbel.estimators.score_function import ScoreFunction
 from keras_gumbel.estimators.score_function import score_function_loss
 from keras_gumbel.estimators.score_function import score_function_terms
-from keras_gumbel.estimators.training import ReinforceModel
+from keras_gumbel.estimators.reinforce_model import ReinforceModel
 from keras_gumbel.estimators.training import make_train_step
 from keras_gumbel.estimators.unordered_set import UnorderedSet
 from keras_gumbel.estimators.unordered_set import sample_without_replacement
@@ -105,6 +108,7 @@ __all__ = [
     "Learned",
     "MovingAverageBaseline",
     "Pathwise",
+    "Policy",
     "REBAR",
     "RELAX",
     "ReinforceModel",
@@ -131,8 +135,10 @@ __all__ = [
     "make_train_step",
     "names",
     "pathwise",
+    "policy",
     "register",
     "registry",
+    "reinforce_model",
     "relax",
     "relax_gradient",
     "relax_loss",

@@ -1,9 +1,9 @@
 """What the coupled-sample estimators (ARM, DisARM, ARSM, REBAR, RELAX) share: their noise and their distributions.
 
 Private. `uniform` draws the uniforms every one of them starts from, from any
-seed the training helpers or a user give; `policy_logits` reads the logits of
-a Bernoulli or categorical policy distribution and says how its actions are
-written; `per_sample`, `surrogate_loss` turn per-sample gradient estimates
+seed the training helpers or a user give; `policy_logits` gives the logits of
+a Bernoulli or categorical policy and the kind of its actions (from its
+`Policy` view); `per_sample`, `surrogate_loss` turn per-sample gradient estimates
 into a loss whose gradient is their mean.
 """
 
@@ -12,6 +12,7 @@ from keras import ops
 
 from keras_gumbel import _backend
 from keras_gumbel import _validation
+from keras_gumbel.estimators.policy import Policy
 
 
 def uniform(shape, seed, dtype="float32"):
@@ -36,49 +37,8 @@ def as_float(tensor):
 
 
 def policy_logits(distribution, owner, kinds=("binary", "categorical", "index")):
-    """The logits of a policy's distribution, and the kind of its actions.
-
-    Returns `(logits, kind, dtype)`: `kind` is `"binary"` for a Bernoulli
-    (inside any `Independent`: logits [B, ...], one variable an entry),
-    `"categorical"` for a `OneHotCategorical` (logits [B, ..., K], one-hot
-    actions) and `"index"` for a `Categorical` (logits [B, ..., K], actions
-    are category indices); `dtype` is the dtype of its actions.
-
-    Raises:
-        TypeError: For any other distribution, or a kind not in `kinds`.
-    """
-    from keras_gumbel.distributions import tfp_distributions
-
-    tfd = tfp_distributions()
-    inner = distribution
-    while isinstance(inner, tfd.Independent):
-        inner = inner.distribution
-    kind = None
-    if isinstance(inner, tfd.Bernoulli):
-        kind = "binary"
-    elif isinstance(inner, tfd.OneHotCategorical):
-        kind = "categorical"
-    elif isinstance(inner, tfd.Categorical):
-        kind = "index"
-    if kind not in kinds:
-        names = {
-            "binary": "tfd.Bernoulli (or tfd.Independent of one)",
-            "categorical": "tfd.OneHotCategorical",
-            "index": "tfd.Categorical",
-        }
-        raise TypeError(
-            f"{owner} works with a policy distribution that is a {' or a '.join(names[k] for k in kinds)}; "
-            f"received {distribution!r}. Pass `distribution=` to the training helper to build one from the "
-            "policy's logits."
-        )
-    return inner.logits_parameter(), kind, distribution.dtype
-
-
-def as_actions(one_hot_or_binary, kind, dtype):
-    """Actions in the form a distribution of `kind` writes them: binary or one-hot values, or category indices."""
-    if kind == "index":
-        return ops.cast(ops.argmax(one_hot_or_binary, axis=-1), dtype)
-    return ops.cast(one_hot_or_binary, dtype)
+    """`(logits, kind, action_dtype)` of a policy's distribution (see `Policy.require`), read once per batch."""
+    return Policy.of(distribution).require(owner, kinds)
 
 
 def _static_shape(tensor):

@@ -60,9 +60,11 @@ import itertools
 import numpy as np
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = [
@@ -124,13 +126,16 @@ def antithetic_bernoulli(logits, uniform):
     return sample, antithetic
 
 
-def _pair_rewards(uniform, reward, antithetic_reward):
-    reward = ops.cast(_discrete.per_sample("reward", reward, uniform), uniform.dtype)
-    antithetic_reward = ops.cast(_discrete.per_sample("antithetic_reward", antithetic_reward, uniform), uniform.dtype)
-    return reward, antithetic_reward
+def _pair_rewards(uniform, rewards, antithetic_rewards):
+    rewards = ops.cast(_discrete.per_sample("rewards", rewards, uniform), uniform.dtype)
+    antithetic_rewards = ops.cast(
+        _discrete.per_sample("antithetic_rewards", antithetic_rewards, uniform), uniform.dtype
+    )
+    return rewards, antithetic_rewards
 
 
-def arm_gradient(uniform, reward, antithetic_reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards", antithetic_reward="antithetic_rewards")
+def arm_gradient(uniform, rewards, antithetic_rewards):
     """Per-sample ARM estimates of `grad_logits E[R(b)]` (Yin & Zhou, 2019).
 
         g = (R(b~) - R(b)) * (u - 1/2)
@@ -139,9 +144,9 @@ def arm_gradient(uniform, reward, antithetic_reward):
 
     Args:
         uniform: The uniforms the pair was drawn from, [*samples, *logits.shape].
-        reward: `R(b)`, one value per sample: a shape that is the leading part
+        rewards: `R(b)`, one value per sample: a shape that is the leading part
             of `uniform`'s (e.g. [num_pairs, B] for uniform [num_pairs, B, D]).
-        antithetic_reward: `R(b~)`, of the same shape.
+        antithetic_rewards: `R(b~)`, of the same shape.
 
     Returns:
         A tensor of the shape of `uniform`: one estimate per pair (average
@@ -151,11 +156,12 @@ def arm_gradient(uniform, reward, antithetic_reward):
         ValueError: If the rewards' static shape does not lead `uniform`'s.
     """
     uniform = _discrete.as_float(uniform)
-    reward, antithetic_reward = _pair_rewards(uniform, reward, antithetic_reward)
-    return ops.multiply(ops.subtract(antithetic_reward, reward), ops.subtract(uniform, 0.5))
+    rewards, antithetic_rewards = _pair_rewards(uniform, rewards, antithetic_rewards)
+    return ops.multiply(ops.subtract(antithetic_rewards, rewards), ops.subtract(uniform, 0.5))
 
 
-def disarm_gradient(logits, uniform, reward, antithetic_reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards", antithetic_reward="antithetic_rewards")
+def disarm_gradient(logits, uniform, rewards, antithetic_rewards):
     """Per-sample DisARM estimates of `grad_logits E[R(b)]` (Dong, Mnih & Tucker, 2020).
 
         g = 1/2 * (R(b) - R(b~)) * (-1)^b~ * 1[b != b~] * sigmoid(|logits|)
@@ -167,9 +173,9 @@ def disarm_gradient(logits, uniform, reward, antithetic_reward):
     Args:
         logits: Logits of the Bernoulli variables.
         uniform: The uniforms the pair was drawn from, [*samples, *logits.shape].
-        reward: `R(b)`, one value per sample: a shape that is the leading part
+        rewards: `R(b)`, one value per sample: a shape that is the leading part
             of `uniform`'s (e.g. [num_pairs, B] for uniform [num_pairs, B, D]).
-        antithetic_reward: `R(b~)`, of the same shape.
+        antithetic_rewards: `R(b~)`, of the same shape.
 
     Returns:
         A tensor of the shape of `uniform`: one estimate per pair.
@@ -179,19 +185,20 @@ def disarm_gradient(logits, uniform, reward, antithetic_reward):
     """
     logits, uniform = _as_float(logits, uniform)
     sample, antithetic = antithetic_bernoulli(logits, uniform)
-    reward, antithetic_reward = _pair_rewards(uniform, reward, antithetic_reward)
+    rewards, antithetic_rewards = _pair_rewards(uniform, rewards, antithetic_rewards)
     # (-1)^b~ where the pair differs, 0 where it agrees: selects only.
     sign = ops.where(ops.greater(antithetic, 0.5), -ops.ones_like(sample), ops.ones_like(sample))
     sign = ops.where(ops.equal(sample, antithetic), ops.zeros_like(sample), sign)
     weight = ops.multiply(sign, ops.sigmoid(ops.abs(logits)))
-    return ops.multiply(ops.multiply(0.5, ops.subtract(reward, antithetic_reward)), weight)
+    return ops.multiply(ops.multiply(0.5, ops.subtract(rewards, antithetic_rewards)), weight)
 
 
-def _reward_rank(reward):
-    return len(ops.convert_to_tensor(reward).shape)
+def _rewards_rank(rewards):
+    return len(ops.convert_to_tensor(rewards).shape)
 
 
-def arm_loss(logits, uniform, reward, antithetic_reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards", antithetic_reward="antithetic_rewards")
+def arm_loss(logits, uniform, rewards, antithetic_rewards):
     """A scalar whose gradient with respect to `logits` is minus the mean ARM estimate.
 
     Minimising it maximises `E[R(b)]`: it is
@@ -201,8 +208,8 @@ def arm_loss(logits, uniform, reward, antithetic_reward):
     Args:
         logits: Logits of the Bernoulli variables, differentiable.
         uniform: The uniforms of the pairs, [*samples, *logits.shape].
-        reward: `R(b)` for `(b, b~) = antithetic_bernoulli(logits, uniform)`.
-        antithetic_reward: `R(b~)`.
+        rewards: `R(b)` for `(b, b~) = antithetic_bernoulli(logits, uniform)`.
+        antithetic_rewards: `R(b~)`.
 
     Returns:
         A scalar tensor.
@@ -218,10 +225,11 @@ def arm_loss(logits, uniform, reward, antithetic_reward):
         ()
     """
     logits = ops.convert_to_tensor(logits)
-    return _discrete.surrogate_loss(logits, arm_gradient(uniform, reward, antithetic_reward), _reward_rank(reward))
+    return _discrete.surrogate_loss(logits, arm_gradient(uniform, rewards, antithetic_rewards), _rewards_rank(rewards))
 
 
-def disarm_loss(logits, uniform, reward, antithetic_reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards", antithetic_reward="antithetic_rewards")
+def disarm_loss(logits, uniform, rewards, antithetic_rewards):
     """A scalar whose gradient with respect to `logits` is minus the mean DisARM estimate.
 
     Minimising it maximises `E[R(b)]`: it is
@@ -231,8 +239,8 @@ def disarm_loss(logits, uniform, reward, antithetic_reward):
     Args:
         logits: Logits of the Bernoulli variables, differentiable.
         uniform: The uniforms of the pairs, [*samples, *logits.shape].
-        reward: `R(b)` for `(b, b~) = antithetic_bernoulli(logits, uniform)`.
-        antithetic_reward: `R(b~)`.
+        rewards: `R(b)` for `(b, b~) = antithetic_bernoulli(logits, uniform)`.
+        antithetic_rewards: `R(b~)`.
 
     Returns:
         A scalar tensor.
@@ -249,8 +257,8 @@ def disarm_loss(logits, uniform, reward, antithetic_reward):
         >>> tuple(loss.shape)
         ()
     """
-    gradient = disarm_gradient(logits, uniform, reward, antithetic_reward)
-    return _discrete.surrogate_loss(logits, gradient, _reward_rank(reward))
+    gradient = disarm_gradient(logits, uniform, rewards, antithetic_rewards)
+    return _discrete.surrogate_loss(logits, gradient, _rewards_rank(rewards))
 
 
 def _swaps(num_classes):
@@ -503,7 +511,8 @@ class ARSM(_Coupled):
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)
-        logits, kind, dtype = _discrete.policy_logits(distribution, "ARSM", kinds=("categorical", "index"))
+        policy = Policy.of(distribution)
+        logits, _, _ = policy.require("ARSM", kinds=("categorical", "index"))
         logits = ops.convert_to_tensor(logits)
         compute_logits = ops.cast(logits, "float64" if logits.dtype == "float64" else "float32")
         uniform = _discrete.uniform((num_samples, *ops.shape(compute_logits)), seed, compute_logits.dtype)
@@ -512,7 +521,7 @@ class ARSM(_Coupled):
         one_hot = arsm_actions(ops.stop_gradient(compute_logits), dirichlet)  # [1 + M, S, B, ..., C]
         swaps = one_hot.shape[0]
         flat = ops.reshape(one_hot, (-1, *ops.shape(one_hot)[2:]))  # [(1 + M) * S, B, ..., C]
-        rewards = evaluate(_discrete.as_actions(flat, kind, dtype))  # [(1 + M) * S, B]
+        rewards = evaluate(policy.actions(flat))  # [(1 + M) * S, B]
         table = ops.reshape(rewards, (swaps, num_samples, -1))
         loss = arsm_loss(compute_logits, dirichlet, table)
         return ops.cast(loss, "float32"), {}, rewards

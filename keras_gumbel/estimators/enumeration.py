@@ -30,38 +30,41 @@ import itertools
 import numpy as np
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = ["Enumerate", "enumeration_loss", "exact_expectation"]
 
 
-def _check_same_shape(log_prob, reward):
-    log_prob_shape, reward_shape = tuple(log_prob.shape), tuple(reward.shape)
+def _check_same_shape(log_prob, rewards):
+    log_prob_shape, rewards_shape = tuple(log_prob.shape), tuple(rewards.shape)
     if len(log_prob_shape) < 1:
         raise ValueError(
             _validation.invalid(
                 "log_prob", "a tensor [C, ...] with the C configurations first", f"<a tensor of shape {log_prob_shape}>"
             )
         )
-    if len(reward_shape) != len(log_prob_shape) or any(
-        r is not None and p is not None and r != p for r, p in zip(reward_shape, log_prob_shape)
+    if len(rewards_shape) != len(log_prob_shape) or any(
+        r is not None and p is not None and r != p for r, p in zip(rewards_shape, log_prob_shape)
     ):
         raise ValueError(
-            f"Invalid value received for argument `reward`. Expected the shape of `log_prob`, {log_prob_shape} "
-            f"(one reward per configuration). Received: reward.shape={reward_shape}"
+            f"Invalid value received for argument `rewards`. Expected the shape of `log_prob`, {log_prob_shape} "
+            f"(one reward per configuration). Received: rewards.shape={rewards_shape}"
         )
 
 
-def exact_expectation(log_prob, reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def exact_expectation(log_prob, rewards):
     """`sum_c p(a_c) * R(a_c)` over the configurations on axis 0: the exact expectation of each input.
 
     Args:
         log_prob: `log p_theta(a_c)` of every configuration, [C, ...]; their
             probabilities must sum to 1 over axis 0 for this to be an
             expectation. Differentiable in theta.
-        reward: `R(a_c)`, the shape of `log_prob`; gradients through it are
+        rewards: `R(a_c)`, the shape of `log_prob`; gradients through it are
             kept.
 
     Returns:
@@ -71,19 +74,20 @@ def exact_expectation(log_prob, reward):
         ValueError: If the static shapes differ.
     """
     log_prob = ops.convert_to_tensor(log_prob)
-    reward = ops.convert_to_tensor(reward)
-    _check_same_shape(log_prob, reward)
-    return ops.sum(ops.multiply(ops.exp(log_prob), ops.cast(reward, log_prob.dtype)), axis=0)
+    rewards = ops.convert_to_tensor(rewards)
+    _check_same_shape(log_prob, rewards)
+    return ops.sum(ops.multiply(ops.exp(log_prob), ops.cast(rewards, log_prob.dtype)), axis=0)
 
 
-def enumeration_loss(log_prob, reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def enumeration_loss(log_prob, rewards):
     """`-mean(E[R])` computed exactly by enumeration: its gradient is the exact `-grad E[R]`.
 
     Args:
         log_prob: `log p_theta(a_c)` of every configuration, [C, ...] (e.g.
             `log_softmax(logits)` transposed to [K, B] for one categorical
             variable); their probabilities sum to 1 over axis 0.
-        reward: `R(a_c)`, the shape of `log_prob`. Gradients through it are
+        rewards: `R(a_c)`, the shape of `log_prob`. Gradients through it are
             kept (a decoder's log-likelihood trains the decoder).
 
     Returns:
@@ -95,53 +99,23 @@ def enumeration_loss(log_prob, reward):
     Examples:
         >>> import keras, keras_gumbel
         >>> log_prob = keras.ops.log([[0.25], [0.75]])  # C = 2, one input
-        >>> reward = keras.ops.convert_to_tensor([[4.0], [0.0]])
-        >>> loss = keras_gumbel.estimators.enumeration_loss(log_prob, reward)
+        >>> rewards = keras.ops.convert_to_tensor([[4.0], [0.0]])
+        >>> loss = keras_gumbel.estimators.enumeration_loss(log_prob, rewards)
         >>> float(loss)
         -1.0
     """
-    return ops.negative(ops.mean(exact_expectation(log_prob, reward)))
-
-
-def _unwrap_independent(distribution):
-    """The distribution inside any `tfd.Independent` wrappers."""
-    while type(distribution).__name__ == "Independent":
-        distribution = distribution.distribution
-    return distribution
-
-
-def _static_dims(shape, what):
-    dims = [None if d is None else int(d) for d in (shape.as_list() if hasattr(shape, "as_list") else shape)]
-    if any(d is None for d in dims):
-        raise ValueError(
-            f"Enumerate needs the {what} known when traced (it builds the support from it); received "
-            f"{tuple(dims)}. Give the policy a fixed number of variables and categories."
-        )
-    return dims
+    return ops.negative(ops.mean(exact_expectation(log_prob, rewards)))
 
 
 def _support(distribution, max_configurations=4096):
     """Every value of one input's variables, as actions [C, ...] in the distribution's dtype (NumPy).
 
-    The batch axes after the first (the inputs') are the variables: all their joint
-    values are listed, the first variable varying slowest.
+    The logits' axes after the batch (and before the categories) are the
+    variables: all their joint values are listed, the first variable varying
+    slowest.
     """
-    base = _unwrap_independent(distribution)
-    kind = type(base).__name__
-    batch = _static_dims(base.batch_shape, "batch shape of the distribution (but the first axis)")
-    if not batch:
-        raise ValueError(
-            "Enumerate needs a distribution whose first batch axis is the inputs' batch; received one with batch "
-            "shape []."
-        )
-    variables = batch[1:]
-    if kind == "OneHotCategorical":
-        (num_values,) = _static_dims(base.event_shape, "number of categories")
-    elif kind == "Categorical":
-        num_values = _static_dims(base.logits_parameter().shape, "number of categories")[-1]
-    elif kind == "Bernoulli":
-        num_values = 2
-    else:
+    policy = Policy.of(distribution)
+    if policy.kind is None:
         raise TypeError(
             _validation.invalid(
                 "distribution",
@@ -150,7 +124,13 @@ def _support(distribution, max_configurations=4096):
                 distribution,
             )
         )
-    num_variables = int(np.prod(variables, dtype=np.int64))
+    if len(policy.logits.shape) < (1 if policy.kind == "binary" else 2):
+        raise ValueError(
+            "Enumerate needs a distribution whose first batch axis is the inputs' batch; received one with batch "
+            "shape []."
+        )
+    variables = tuple(policy.variable_shape)
+    num_variables, num_values = policy.static_sizes("Enumerate")
     count = num_values**num_variables
     if count > max_configurations:
         raise ValueError(
@@ -162,10 +142,9 @@ def _support(distribution, max_configurations=4096):
         )
     values = np.array(list(itertools.product(range(num_values), repeat=num_variables)), "int64")  # [C, N]
     values = values.reshape((count, *variables))
-    if kind == "OneHotCategorical":
+    if policy.kind == "categorical":
         values = np.eye(num_values, dtype="float64")[values]  # [C, ..., K]
-    dtype = getattr(distribution.dtype, "name", distribution.dtype)
-    return values.astype(dtype)
+    return values.astype(policy.action_dtype)
 
 
 @register("enumerate")

@@ -26,30 +26,15 @@ Reference:
       the CatLog-Derivative Trick](https://arxiv.org/abs/2311.12569)
 """
 
-import math
-
 from keras import ops
 
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = ["IndeCateR", "indecater_actions", "indecater_loss"]
-
-
-def _static_sizes(logits, binary):
-    """(D, K): the number of variables of one input and their categories, known when traced."""
-    shape = tuple(logits.shape)
-    variable_axes = shape[1:] if binary else shape[1:-1]
-    categories = 2 if binary else shape[-1]
-    if not all(isinstance(size, int) for size in (*variable_axes, categories)):
-        raise ValueError(
-            _validation.invalid(
-                "logits", "a shape known when traced but for the batch axis (IndeCateR enumerates each variable)", shape
-            )
-        )
-    return math.prod(variable_axes), categories
 
 
 def indecater_actions(indices, num_categories):
@@ -147,11 +132,12 @@ class IndeCateR(Estimator):
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)
-        logits, kind, dtype = _discrete.policy_logits(distribution, "IndeCateR")
+        policy = Policy.of(distribution)
+        logits, kind, _ = policy.require("IndeCateR")
         logits = _discrete.as_float(logits)
         binary = kind == "binary"
-        num_variables, num_categories = _static_sizes(logits, binary)
-        variable_shape = tuple(logits.shape[1:] if binary else logits.shape[1:-1])
+        num_variables, num_categories = policy.static_sizes("IndeCateR")
+        variable_shape = policy.variable_shape
         flat = ops.reshape(logits, (-1, num_variables) if binary else (-1, num_variables, num_categories))
         batch_size = ops.shape(flat)[0]
         # The samples, by the Gumbel-max trick (bits: 2 categories, logits [0, l], category 1 the bit 1).
@@ -160,8 +146,7 @@ class IndeCateR(Estimator):
         gumbel = ops.negative(ops.log(ops.negative(ops.log(uniform))))
         indices = ops.argmax(ops.add(ops.stop_gradient(category_logits), gumbel), axis=-1)  # [S, B, D]
         table = indecater_actions(indices, num_categories)  # [S, D, K, B, D]
-        # Bits and category indices as they are; one-hot vectors for a OneHotCategorical.
-        actions = ops.one_hot(table, num_categories, dtype=dtype) if kind == "categorical" else ops.cast(table, dtype)
+        actions = policy.actions_from_indices(table)
         trailing = variable_shape if kind != "categorical" else (*variable_shape, num_categories)
         evaluations = num_samples * num_variables * num_categories
         rewards = evaluate(ops.reshape(actions, (evaluations, batch_size, *trailing)))  # [S D K, B]

@@ -61,6 +61,7 @@ from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = [
@@ -527,7 +528,8 @@ class _ControlVariateEstimator(Estimator):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)
         kinds = ("binary", "categorical") if self.relaxed_reward else ("binary", "categorical", "index")
-        logits, kind, dtype = _discrete.policy_logits(distribution, self._name, kinds=kinds)
+        policy = Policy.of(distribution)
+        logits, kind, _ = policy.require(self._name, kinds=kinds)
         binary = kind == "binary"
         logits = tf.convert_to_tensor(logits)
         compute_logits = tf.cast(logits, tf.float64 if logits.dtype == tf.float64 else tf.float32)
@@ -555,7 +557,7 @@ class _ControlVariateEstimator(Estimator):
                 if self.surrogate is not None:
                     control = control + self._surrogate_values(relaxed, tf.shape(control))
             else:
-                rewards = evaluate(_discrete.as_actions(sample, kind, dtype))
+                rewards = evaluate(policy.actions(sample))
                 leading = tf.stack([2 * num_samples, tf.shape(rewards)[1]])
                 control = self._surrogate_values(relaxed, leading)  # RELAX without relaxed_reward has a surrogate
             control, conditional_control = tf.split(control, 2, 0)

@@ -22,6 +22,7 @@ Reference:
 
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel.estimators import baselines
 from keras_gumbel.estimators.estimator import Estimator
@@ -45,59 +46,65 @@ def _shape_error(name, shape, expected):
     )
 
 
-def _check_shapes(log_prob, reward, baseline):
-    """Refuses a reward (or baseline) whose broadcast against `log_prob` would change the shape of the terms.
+def _check_shapes(log_prob, rewards, baseline):
+    """Refuses rewards (or a baseline) whose broadcast against `log_prob` would change the shape of the terms.
 
-    Broadcasting hides the mistake: a reward of shape [B, 1] against a log_prob
-    of shape [B] gives [B, B] terms whose mean credits every sample with the
+    Broadcasting hides the mistake: rewards of shape [B, 1] against a log_prob
+    of shape [B] give [B, B] terms whose mean credits every sample with the
     batch's mean reward, and the learning signal is lost without an error.
-    Only static shapes are compared (sizes unknown when traced are skipped):
-    a run-time assert would cost every step on every backend.
+    A scalar reward (the same for every sample) broadcasts harmlessly and is
+    taken. Only static shapes are compared (sizes unknown when traced are
+    skipped): a run-time assert would cost every step on every backend.
     """
-    log_prob_shape, reward_shape = _static_shape(log_prob), _static_shape(reward)
-    if log_prob_shape is not None and reward_shape is not None:
-        same = len(reward_shape) == len(log_prob_shape) and all(
-            r is None or p is None or r == p for r, p in zip(reward_shape, log_prob_shape)
+    log_prob_shape, rewards_shape = _static_shape(log_prob), _static_shape(rewards)
+    if log_prob_shape is not None and rewards_shape not in (None, ()):
+        same = len(rewards_shape) == len(log_prob_shape) and all(
+            r is None or p is None or r == p for r, p in zip(rewards_shape, log_prob_shape)
         )
         if not same:
             raise _shape_error(
-                "reward",
-                reward_shape,
-                f"one reward per sample: the shape of `log_prob`, {log_prob_shape} (broadcasting a reward of "
-                "another shape against it would pair samples with other samples' rewards)",
+                "rewards",
+                rewards_shape,
+                f"a scalar, or one reward per sample: the shape of `log_prob`, {log_prob_shape} (broadcasting "
+                "rewards of another shape against it would pair samples with other samples' rewards)",
             )
     baseline_shape = None if baseline is None else _static_shape(baseline)
-    if reward_shape is not None and baseline_shape is not None:
+    reference_shape = log_prob_shape if rewards_shape == () else rewards_shape
+    if reference_shape is not None and baseline_shape is not None:
         # A scalar (a moving average), or one value per input ([1, B] or [B] against [S, B] rewards), is
         # fine: what is refused is a baseline that would make the terms larger than the rewards.
-        aligned = reward_shape[len(reward_shape) - len(baseline_shape) :]
-        fits = len(baseline_shape) <= len(reward_shape) and all(
+        aligned = reference_shape[len(reference_shape) - len(baseline_shape) :]
+        fits = len(baseline_shape) <= len(reference_shape) and all(
             b is None or r is None or b in (1, r) for b, r in zip(baseline_shape, aligned)
         )
         if not fits:
             raise _shape_error(
                 "baseline",
                 baseline_shape,
-                f"a scalar or a shape that broadcasts to the shape of `reward`, {reward_shape}, without changing it",
+                f"a scalar or a shape that broadcasts to the shape of the terms, {reference_shape}, without "
+                "changing it",
             )
 
 
-def score_function_terms(log_prob, reward, baseline=None):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def score_function_terms(log_prob, rewards, baseline=None):
     """Per-sample surrogate terms whose gradients are score-function estimates.
 
-    Each term is `-stop_gradient(reward - baseline) * log_prob`; its gradient
+    Each term is `-stop_gradient(rewards - baseline) * log_prob`; its gradient
     is one sample's estimate of `-grad E[reward]`. Returning the terms (not
     only their mean) lets callers measure the estimator's variance.
 
     Args:
         log_prob: `log p_theta(a)` of the sampled actions, differentiable in
             theta (a tensor, NumPy array or list).
-        reward: Rewards of the same samples, of the shape of `log_prob` (a
-            reward of shape [B, 1] against a log_prob of shape [B] is refused:
-            broadcast to [B, B], it would credit every sample with the mean
-            reward); no gradient flows through them.
-        baseline: `None`, a scalar, or a value that broadcasts to `reward`
-            without changing its shape (e.g. one value per input, [1, B] or
+        rewards: Rewards of the same samples, of the shape of `log_prob`, or
+            a scalar (the same reward for every sample). Rewards of shape
+            [B, 1] against a log_prob of shape [B] are refused: broadcast to
+            [B, B], they would credit every sample with the mean reward. No
+            gradient flows through them. (Called `reward` before 0.3.0; that
+            keyword still works, with a `FutureWarning`.)
+        baseline: `None`, a scalar, or a value that broadcasts to the terms
+            without changing their shape (e.g. one value per input, [1, B] or
             [B], against rewards [S, B]). It must not depend on the sampled
             action for the estimate to stay unbiased; no gradient flows
             through it.
@@ -106,11 +113,11 @@ def score_function_terms(log_prob, reward, baseline=None):
         A tensor of the shape of `log_prob`.
 
     Raises:
-        ValueError: If the static shapes of `reward` or `baseline` do not fit
+        ValueError: If the static shapes of `rewards` or `baseline` do not fit
             (sizes unknown when traced are not checked).
     """
     log_prob = ops.convert_to_tensor(log_prob)
-    advantage = ops.convert_to_tensor(reward)
+    advantage = ops.convert_to_tensor(rewards)
     if baseline is not None:
         baseline = ops.convert_to_tensor(baseline)
     _check_shapes(log_prob, advantage, baseline)
@@ -120,21 +127,22 @@ def score_function_terms(log_prob, reward, baseline=None):
     return ops.negative(ops.multiply(advantage, log_prob))
 
 
-def score_function_loss(log_prob, reward, baseline=None):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def score_function_loss(log_prob, rewards, baseline=None):
     """A scalar loss whose gradient is an unbiased estimate of `-grad E[reward]`.
 
     Minimising it maximises the expected reward. It is the mean of
-    `score_function_terms(log_prob, reward, baseline)`.
+    `score_function_terms(log_prob, rewards, baseline)`.
 
     Examples:
         >>> import keras, keras_gumbel
         >>> log_prob = keras.ops.log([0.2, 0.5, 0.5])
-        >>> reward = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
-        >>> loss = keras_gumbel.estimators.score_function_loss(log_prob, reward)
+        >>> rewards = keras.ops.convert_to_tensor([1.0, 0.0, 2.0])
+        >>> loss = keras_gumbel.estimators.score_function_loss(log_prob, rewards)
         >>> round(float(loss), 4)
         0.9986
     """
-    return ops.mean(score_function_terms(log_prob, reward, baseline))
+    return ops.mean(score_function_terms(log_prob, rewards, baseline))
 
 
 @register("reinforce_leave_one_out", baseline="leave_one_out")

@@ -52,9 +52,11 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = ["UnorderedSet", "sample_without_replacement", "unordered_set_loss"]
@@ -144,7 +146,8 @@ def _check_num_samples(num_samples, name):
         )
 
 
-def unordered_set_loss(log_prob, reward):
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def unordered_set_loss(log_prob, rewards):
     """A scalar: minus the mean estimate of `E[R]`, whose gradient is the unordered-set estimate of `-grad E[R]`.
 
     The k samples of each input must be distinct values drawn without
@@ -152,7 +155,7 @@ def unordered_set_loss(log_prob, reward):
     one categorical variable). The value is minus the mean over the inputs
     of `sum_i p(s_i) R(S, s_i) R_i`; its gradient is the unordered-set
     estimator with the built-in baseline (see the module docstring), plus
-    the gradient through `reward` weighted by `p(s_i) R(S, s_i)` where the
+    the gradient through `rewards` weighted by `p(s_i) R(S, s_i)` where the
     reward has one.
 
     Args:
@@ -160,7 +163,7 @@ def unordered_set_loss(log_prob, reward):
             [k, ...] (2 <= k <= `MAX_SAMPLES`), differentiable in theta. For
             several independent variables, the log-probability of the joint
             value (summed over the variables).
-        reward: Their rewards, [k, ...] like `log_prob`; gradients through it
+        rewards: Their rewards, [k, ...] like `log_prob`; gradients through it
             are kept.
 
     Returns:
@@ -173,13 +176,13 @@ def unordered_set_loss(log_prob, reward):
     Examples:
         >>> import keras, keras_gumbel
         >>> log_prob = keras.ops.log([[0.5], [0.3]])  # k = 2, one input
-        >>> reward = keras.ops.convert_to_tensor([[1.0], [2.0]])
-        >>> loss = keras_gumbel.estimators.unordered_set_loss(log_prob, reward)
+        >>> rewards = keras.ops.convert_to_tensor([[1.0], [2.0]])
+        >>> loss = keras_gumbel.estimators.unordered_set_loss(log_prob, rewards)
         >>> round(float(loss), 4)
         -1.4167
     """
     log_prob = ops.convert_to_tensor(log_prob)
-    reward = ops.cast(ops.convert_to_tensor(reward), log_prob.dtype)
+    rewards = ops.cast(ops.convert_to_tensor(rewards), log_prob.dtype)
     if len(log_prob.shape) < 1 or not isinstance(log_prob.shape[0], int):
         raise ValueError(
             _validation.invalid(
@@ -187,20 +190,20 @@ def unordered_set_loss(log_prob, reward):
             )
         )
     _check_num_samples(log_prob.shape[0], "log_prob.shape[0]")
-    if tuple(reward.shape) != tuple(log_prob.shape) and None not in (*reward.shape, *log_prob.shape):
+    if tuple(rewards.shape) != tuple(log_prob.shape) and None not in (*rewards.shape, *log_prob.shape):
         raise ValueError(
-            f"Invalid value received for argument `reward`. Expected the shape of `log_prob`, "
-            f"{tuple(log_prob.shape)} (one reward per sample). Received: reward.shape={tuple(reward.shape)}"
+            f"Invalid value received for argument `rewards`. Expected the shape of `log_prob`, "
+            f"{tuple(log_prob.shape)} (one reward per sample). Received: rewards.shape={tuple(rewards.shape)}"
         )
     fixed_log_prob = ops.stop_gradient(log_prob)  # the ratios and the baseline are constants of the estimator
     log_r1, log_r2 = _ratios(ops.moveaxis(fixed_log_prob, 0, -1))  # [..., k], [..., k, k]
     log_r1 = ops.moveaxis(log_r1, -1, 0)  # [k, ...]
-    fixed_reward = ops.stop_gradient(reward)
+    fixed_reward = ops.stop_gradient(rewards)
     # b(S, s_i) = sum_j p(s_j) R^{D\s_i}(S, s_j) f(s_j), [..., k] -> [k, ...].
     rewards_last = ops.moveaxis(fixed_reward, 0, -1)
     baseline_weights = ops.exp(ops.add(ops.expand_dims(ops.moveaxis(fixed_log_prob, 0, -1), -2), log_r2))
     baseline = ops.moveaxis(ops.sum(ops.multiply(baseline_weights, ops.expand_dims(rewards_last, -2)), -1), -1, 0)
-    estimate = ops.sum(ops.multiply(ops.exp(ops.add(fixed_log_prob, log_r1)), reward), axis=0)  # [...]
+    estimate = ops.sum(ops.multiply(ops.exp(ops.add(fixed_log_prob, log_r1)), rewards), axis=0)  # [...]
     # grad p(s_i) R(S, s_i) (f(s_i) - b(S, s_i)): exp(log_prob) carries grad p(s_i) = p(s_i) grad log p(s_i).
     advantage = ops.stop_gradient(ops.subtract(fixed_reward, baseline))
     score = ops.sum(ops.multiply(ops.multiply(ops.exp(log_r1), ops.exp(log_prob)), advantage), axis=0)
@@ -301,35 +304,13 @@ def sample_without_replacement(logits, k, seed=None):
 
 def _policy_layout(distribution):
     """(logits [B, N, K], how to turn class indices [k, B, N] into the distribution's actions)."""
-    base = distribution
-    while type(base).__name__ == "Independent":
-        base = base.distribution
-    base_kind = type(base).__name__
-    if base_kind not in ("OneHotCategorical", "Categorical"):
-        raise TypeError(
-            _validation.invalid(
-                "distribution",
-                "a tfd.OneHotCategorical or tfd.Categorical (optionally inside tfd.Independent) for the "
-                "unordered-set estimator",
-                distribution,
-            )
-        )
-    logits = base.logits_parameter()
-    variables = tuple(logits.shape[1:-1])
-    if not all(isinstance(size, int) for size in (*variables, logits.shape[-1])):
-        raise ValueError(
-            f"The unordered-set estimator needs the numbers of variables and classes known when traced; the "
-            f"policy's logits have shape {tuple(logits.shape)}."
-        )
-    num_classes = logits.shape[-1]
-    flat_logits = ops.reshape(logits, (-1, int(np.prod(variables, dtype=np.int64)), num_classes))
-    dtype = getattr(distribution.dtype, "name", distribution.dtype)
+    policy = Policy.of(distribution)
+    logits, _, _ = policy.require("The unordered-set estimator", kinds=("categorical", "index"))
+    num_variables, num_classes = policy.static_sizes("the unordered-set estimator")
+    flat_logits = ops.reshape(logits, (-1, num_variables, num_classes))
 
     def to_actions(indices):  # [k, B, N] -> [k, B, *variables(, K)]
-        indices = ops.reshape(indices, (indices.shape[0], -1, *variables))
-        if base_kind == "OneHotCategorical":
-            return ops.one_hot(indices, num_classes, dtype=dtype)
-        return ops.cast(indices, dtype)
+        return policy.actions_from_indices(ops.reshape(indices, (indices.shape[0], -1, *policy.variable_shape)))
 
     return flat_logits, to_actions
 

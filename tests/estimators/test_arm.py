@@ -202,9 +202,9 @@ def test_shapes_that_do_not_fit_are_refused_by_name():
     uniform = np.full((2, 4, 3), 0.5, "float32")
     with pytest.raises(ValueError, match="`uniform`"):
         estimators.antithetic_bernoulli(np.zeros((4, 5), "float32"), uniform)
-    with pytest.raises(ValueError, match="`reward`"):
+    with pytest.raises(ValueError, match="`rewards`"):
         estimators.disarm_gradient(np.zeros((4, 3), "float32"), uniform, np.zeros((4, 2)), np.zeros((2, 4)))
-    with pytest.raises(ValueError, match="`antithetic_reward`"):
+    with pytest.raises(ValueError, match="`antithetic_rewards`"):
         estimators.arm_loss(np.zeros((4, 3), "float32"), uniform, np.zeros((2, 4)), np.zeros((2, 4, 1, 1)))
     dirichlet = np.full((2, 4, 3), 1 / 3, "float32")
     with pytest.raises(ValueError, match="`rewards`.*4 actions"):

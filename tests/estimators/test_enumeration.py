@@ -40,7 +40,7 @@ def test_gradients_through_the_reward_are_kept():
 
 
 def test_shape_errors_name_the_argument():
-    with pytest.raises(ValueError, match=r"reward.shape=\(4, 1\)"):
+    with pytest.raises(ValueError, match=r"rewards.shape=\(4, 1\)"):
         estimators.enumeration_loss(np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32"))
     with pytest.raises(ValueError, match="log_prob"):
         estimators.exact_expectation(np.float32(0.0), np.float32(1.0))

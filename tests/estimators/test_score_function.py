@@ -66,11 +66,11 @@ def test_score_function_refuses_rewards_and_baselines_that_broadcast_to_a_larger
     reward = np.array([1.0, 0.0, 2.0, 3.0], "float32")
     # [B, 1] against [B] broadcast to [B, B]: every sample was credited with the batch's mean reward.
     for function in (reinforce.score_function_terms, reinforce.score_function_loss):
-        with pytest.raises(ValueError, match=r"`reward`.*`log_prob`.*\(4,\).*reward\.shape=\(4, 1\)"):
+        with pytest.raises(ValueError, match=r"`rewards`.*`log_prob`.*\(4,\).*rewards\.shape=\(4, 1\)"):
             function(log_prob, reward[:, None])
-        with pytest.raises(ValueError, match=r"`reward`.*\(4,\).*reward\.shape=\(2,\)"):
+        with pytest.raises(ValueError, match=r"`rewards`.*\(4,\).*rewards\.shape=\(2,\)"):
             function(log_prob, reward[:2])
-        with pytest.raises(ValueError, match=r"`baseline`.*`reward`.*\(4,\).*baseline\.shape=\(4, 1\)"):
+        with pytest.raises(ValueError, match=r"`baseline`.*the terms.*\(4,\).*baseline\.shape=\(4, 1\)"):
             function(log_prob, reward, reward[:, None])
     # Python lists and NumPy arrays are accepted; a scalar baseline (a moving average) still broadcasts.
     expected = -np.mean((reward - 1.5) * log_prob)
@@ -84,6 +84,20 @@ def test_score_function_refuses_rewards_and_baselines_that_broadcast_to_a_larger
         reinforce.score_function_terms(log_probs, rewards, np.ones((4, 4), "float32"))
 
 
+def test_a_scalar_reward_broadcasts_and_the_old_keyword_still_works_with_a_warning():
+    log_prob = np.log(np.array([[0.2, 0.5], [0.5, 0.8], [0.1, 0.3]], "float32"))  # [S, B]
+    # A constant reward is the same for every sample: a scalar, as optax's constant-function tests pass it.
+    terms = reinforce.score_function_terms(log_prob, np.float32(2.0))
+    np.testing.assert_allclose(to_numpy(terms), -2.0 * log_prob, rtol=1e-6)
+    loss = reinforce.score_function_loss(log_prob, 2.0, np.ones(2, "float32"))  # with a per-input baseline
+    assert float(loss) == pytest.approx(-np.mean(log_prob))
+    with pytest.warns(FutureWarning, match=r"score_function_loss\(reward=...\)` is deprecated.*use `rewards=`"):
+        old = reinforce.score_function_loss(log_prob=log_prob, reward=np.ones((3, 2), "float32"))
+    assert float(old) == pytest.approx(-np.mean(log_prob))
+    with pytest.raises(TypeError, match="both `reward`.*and `rewards`"):
+        reinforce.score_function_terms(log_prob, reward=1.0, rewards=1.0)
+
+
 @tensorflow_only
 def test_score_function_checks_what_static_shapes_allow_under_tf_function():
     import tensorflow as tf
@@ -91,7 +105,7 @@ def test_score_function_checks_what_static_shapes_allow_under_tf_function():
     vector, column = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 1], tf.float32)
     # The ranks differ whatever the batch size: refused when traced.
     wrong = tf.function(reinforce.score_function_loss, input_signature=[vector, column])
-    with pytest.raises(ValueError, match=r"reward\.shape=\(None, 1\)"):
+    with pytest.raises(ValueError, match=r"rewards\.shape=\(None, 1\)"):
         wrong.get_concrete_function()
     # Unknown sizes of the same rank are not checked at run time: these trace and run.
     right = tf.function(reinforce.score_function_loss, input_signature=[vector, vector, tf.TensorSpec([], tf.float32)])

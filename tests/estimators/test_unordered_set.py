@@ -175,7 +175,7 @@ def test_errors_name_the_argument():
         estimators.unordered_set_loss(np.zeros((1, 3), "float32"), np.zeros((1, 3), "float32"))
     with pytest.raises(ValueError, match="log_prob.shape\\[0\\]=9"):
         estimators.unordered_set_loss(np.full((9, 3), -3.0, "float32"), np.zeros((9, 3), "float32"))
-    with pytest.raises(ValueError, match="reward.shape=\\(2, 1\\)"):
+    with pytest.raises(ValueError, match="rewards.shape=\\(2, 1\\)"):
         estimators.unordered_set_loss(np.full((2, 3), -1.0, "float32"), np.zeros((2, 1), "float32"))
     with pytest.raises(ValueError, match="num_samples=1"):
         estimators.UnorderedSet().check_num_samples(1)
