@@ -177,6 +177,11 @@ class GumbelAttention(TemperatureLayer):
             return output, keras.KerasTensor((*queries, keys.shape[1]), dtype=self.compute_dtype)
         return output
 
+    def compute_output_shape(self, query_shape, keys_shape, values_shape=None):
+        """`[batch, (num_queries,) value dim]`: the query's leading axes and the values' last (the keys' if none)."""
+        values_shape = keys_shape if values_shape is None else values_shape
+        return (*tuple(query_shape)[:-1], tuple(values_shape)[-1])
+
     def get_config(self):
         config = super().get_config()
         config["mode"] = self.mode

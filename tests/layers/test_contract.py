@@ -195,12 +195,7 @@ def test_every_public_layer_has_a_contract_case():
 
 # Contract failures of the layers as they are, each reported with its reproduction: strict, so that the fix
 # turns the expected failure into an unexpected pass, and the entry must go.
-KNOWN_FAILURES = {
-    (keras_gumbel.GumbelAttention, "output_shape"): (
-        "GumbelAttention inherits TemperatureLayer.compute_output_shape(input_shape): it refuses the keys' and "
-        "values' shapes (TypeError) and gives the query's shape, not [batch, (queries,) value dim]"
-    ),
-}
+KNOWN_FAILURES = {}
 
 
 @pytest.mark.parametrize("check", CHECKS)
