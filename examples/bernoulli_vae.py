@@ -235,7 +235,7 @@ def make_step(model, estimator, optimizers, samples=2, control=None):
                 log_q = _bernoulli_log_prob(logits, codes)
                 log_joint = model.log_likelihood(images, codes) + model.log_prior(codes)
                 values = log_joint - log_q  # the log-weights, differentiable in every part of the model
-                model_loss = encoder_loss = estimators.vimco_loss(values, log_q)
+                model_loss = encoder_loss = estimators.vimco_loss(log_prob=log_q, log_weights=values)
             elif estimator == "relax":
                 noise = _uniform(tf.stack([2, 1, batch, NUM_LATENTS]), seed)
                 kept = []  # f at the hard sample, with its gradient to the decoder and prior

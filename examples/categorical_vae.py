@@ -269,7 +269,7 @@ class CategoricalVAE(keras.Model):
             # through log p(x|z), the encoder's through the score and -log q.
             log_weights = reward - self.num_latents * np.log(self.num_classes) - log_prob
             self.neg_elbo_tracker.update_state(keras.ops.mean(nll) + kl)
-            return keras_gumbel.estimators.vimco_loss(log_weights, log_prob)
+            return keras_gumbel.estimators.vimco_loss(log_prob=log_prob, log_weights=log_weights)
         if self.estimator == "unordered_set":
             # Its value estimates -E_q[log p(x|z)] without bias (a plain mean of draws without replacement would
             # not); its gradient trains the encoder (the built-in baseline) and the decoder.

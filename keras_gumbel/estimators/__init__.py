@@ -94,8 +94,10 @@ from keras_gumbel.estimators.training import make_train_step
 from keras_gumbel.estimators.unordered_set import UnorderedSet
 from keras_gumbel.estimators.unordered_set import sample_without_replacement
 from keras_gumbel.estimators.unordered_set import unordered_set_loss
+from keras_gumbel.estimators.unordered_set import unordered_set_terms
 from keras_gumbel.estimators.vimco import VIMCO
 from keras_gumbel.estimators.vimco import vimco_loss
+from keras_gumbel.estimators.vimco import vimco_terms
 
 __all__ = [
     "ARM",
@@ -151,8 +153,10 @@ __all__ = [
     "training",
     "unordered_set",
     "unordered_set_loss",
+    "unordered_set_terms",
     "vimco",
     "vimco_loss",
+    "vimco_terms",
 ]
 
 

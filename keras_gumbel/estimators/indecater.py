@@ -34,7 +34,7 @@ from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
-__all__ = ["IndeCateR", "indecater_actions", "indecater_loss"]
+__all__ = ["IndeCateR", "indecater_actions", "indecater_loss", "indecater_terms"]
 
 
 def indecater_actions(indices, num_categories):
@@ -55,6 +55,24 @@ def indecater_actions(indices, num_categories):
     replaced = ops.reshape(ops.eye(num_variables, dtype="bool"), (num_variables, 1, 1, num_variables))  # [d, 1, 1, D]
     categories = ops.reshape(ops.arange(num_categories, dtype=indices.dtype), (1, num_categories, 1, 1))  # [1, K, 1, 1]
     return ops.where(replaced, categories, base)  # [S, D, K, B, D]
+
+
+def indecater_terms(logits, rewards, binary=False):
+    """IndeCateR's per-sample terms, [S, B]: `-sum_{d, k} F[s, d, k, b] p_d(k)`, each one sample's estimate.
+
+    The gradient of a term with respect to `logits` is minus that sample's
+    IndeCateR estimate of `grad E[f]` (summed over the variables); their mean
+    is `indecater_loss`. Arguments as `indecater_loss`.
+    """
+    logits = _discrete.as_float(logits)
+    rewards = ops.stop_gradient(ops.cast(rewards, logits.dtype))  # [S, D, K, B]
+    if binary:
+        on = ops.sigmoid(logits)
+        probabilities = ops.stack([ops.subtract(1.0, on), on], axis=-1)  # [B, D, 2]: bit 0, bit 1
+    else:
+        probabilities = ops.softmax(logits, axis=-1)  # [B, D, K]
+    probabilities = ops.transpose(probabilities, (1, 2, 0))  # [D, K, B]
+    return ops.negative(ops.sum(ops.multiply(rewards, probabilities), axis=(1, 2)))  # [S, B]
 
 
 def indecater_loss(logits, rewards, binary=False):
@@ -82,16 +100,7 @@ def indecater_loss(logits, rewards, binary=False):
         >>> float(indecater_loss(logits, rewards))  # -E[f] = -1, exactly
         -1.0
     """
-    logits = _discrete.as_float(logits)
-    rewards = ops.stop_gradient(ops.cast(rewards, logits.dtype))  # [S, D, K, B]
-    if binary:
-        on = ops.sigmoid(logits)
-        probabilities = ops.stack([ops.subtract(1.0, on), on], axis=-1)  # [B, D, 2]: bit 0, bit 1
-    else:
-        probabilities = ops.softmax(logits, axis=-1)  # [B, D, K]
-    probabilities = ops.transpose(probabilities, (1, 2, 0))  # [D, K, B]
-    weighted = ops.sum(ops.multiply(rewards, probabilities), axis=(1, 2))  # [S, B]
-    return ops.negative(ops.mean(weighted))
+    return ops.mean(indecater_terms(logits, rewards, binary))
 
 
 @register("indecater")

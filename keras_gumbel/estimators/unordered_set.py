@@ -59,7 +59,7 @@ from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
-__all__ = ["UnorderedSet", "sample_without_replacement", "unordered_set_loss"]
+__all__ = ["UnorderedSet", "sample_without_replacement", "unordered_set_loss", "unordered_set_terms"]
 
 #: The most samples per input: the set probabilities sum over (k - 2)! orderings for each of k (k - 1) / 2 pairs.
 MAX_SAMPLES = 8
@@ -146,14 +146,16 @@ def _check_num_samples(num_samples, name):
         )
 
 
-@_deprecation.renamed_arguments("0.3.0", reward="rewards")
-def unordered_set_loss(log_prob, rewards):
-    """A scalar: minus the mean estimate of `E[R]`, whose gradient is the unordered-set estimate of `-grad E[R]`.
+def unordered_set_terms(log_prob, rewards):
+    """Per-input terms: minus the estimate of `E[R]` for each input, whose gradient is its unordered-set estimate.
+
+    The k distinct samples of an input make one estimate, so the terms are
+    per input (their mean is `unordered_set_loss`).
 
     The k samples of each input must be distinct values drawn without
     replacement (`sample_without_replacement`, or `ops.gumbel_top_k` for
-    one categorical variable). The value is minus the mean over the inputs
-    of `sum_i p(s_i) R(S, s_i) R_i`; its gradient is the unordered-set
+    one categorical variable). Each term is minus `sum_i p(s_i) R(S, s_i) R_i`
+    for its input; its gradient is the unordered-set
     estimator with the built-in baseline (see the module docstring), plus
     the gradient through `rewards` weighted by `p(s_i) R(S, s_i)` where the
     reward has one.
@@ -167,7 +169,7 @@ def unordered_set_loss(log_prob, rewards):
             are kept.
 
     Returns:
-        A scalar tensor.
+        A tensor [...]: one term per input.
 
     Raises:
         ValueError: If k is outside [2, `MAX_SAMPLES`] or the shapes differ
@@ -177,9 +179,9 @@ def unordered_set_loss(log_prob, rewards):
         >>> import keras, keras_gumbel
         >>> log_prob = keras.ops.log([[0.5], [0.3]])  # k = 2, one input
         >>> rewards = keras.ops.convert_to_tensor([[1.0], [2.0]])
-        >>> loss = keras_gumbel.estimators.unordered_set_loss(log_prob, rewards)
-        >>> round(float(loss), 4)
-        -1.4167
+        >>> terms = keras_gumbel.estimators.unordered_set_terms(log_prob, rewards)
+        >>> [round(float(t), 4) for t in terms]
+        [-1.4167]
     """
     log_prob = ops.convert_to_tensor(log_prob)
     rewards = ops.cast(ops.convert_to_tensor(rewards), log_prob.dtype)
@@ -209,7 +211,26 @@ def unordered_set_loss(log_prob, rewards):
     score = ops.sum(ops.multiply(ops.multiply(ops.exp(log_r1), ops.exp(log_prob)), advantage), axis=0)
     # The score term's gradient without its value (x - stop_gradient(x) is exactly 0).
     surrogate = ops.add(estimate, ops.subtract(score, ops.stop_gradient(score)))
-    return ops.negative(ops.mean(surrogate))
+    return ops.negative(surrogate)
+
+
+@_deprecation.renamed_arguments("0.3.0", reward="rewards")
+def unordered_set_loss(log_prob, rewards):
+    """A scalar: minus the mean estimate of `E[R]`, whose gradient is the unordered-set estimate of `-grad E[R]`.
+
+    The mean over the inputs of `unordered_set_terms(log_prob, rewards)`; see
+    it for the arguments (`rewards` was `reward` before 0.3.0: that keyword
+    still works, with a `FutureWarning`).
+
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> log_prob = keras.ops.log([[0.5], [0.5]])  # both values of a fair coin
+        >>> rewards = keras.ops.convert_to_tensor([[1.0], [2.0]])
+        >>> loss = keras_gumbel.estimators.unordered_set_loss(log_prob, rewards)
+        >>> float(loss)  # -E[R], exactly: the set is the whole support
+        -1.5
+    """
+    return ops.mean(unordered_set_terms(log_prob, rewards))
 
 
 def _truncated_gumbel(perturbed, maximum, target):

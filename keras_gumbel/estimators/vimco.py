@@ -35,11 +35,12 @@ Reference:
 
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.registry import register
 
-__all__ = ["VIMCO", "vimco_loss"]
+__all__ = ["VIMCO", "vimco_loss", "vimco_terms"]
 
 
 def _num_samples(log_weights):
@@ -61,39 +62,26 @@ def _num_samples(log_weights):
     return size
 
 
-def vimco_loss(log_weights, log_prob):
-    """The negative multi-sample bound, with VIMCO's gradient: minimise it to maximise `E[L]`.
+def vimco_terms(log_prob, log_weights):
+    """VIMCO's per-input terms: `-L` for each input, with VIMCO's gradient (their mean is `vimco_loss`).
 
-    Its value is `-mean(L)` over the inputs, `L = log(mean_s exp(l_s))`; its
-    gradient is VIMCO's estimate of `-grad E[L]` (see the module docstring):
-    the score-function term with the leave-one-out baselines `L_{-s}`
-    (through `log_prob`) plus the gradient through `log_weights` themselves,
-    weighted by the normalised weights. Pass log-weights without gradient
-    (`stop_gradient`) when only the score-function term is wanted (a
-    non-differentiable reward used as a log-weight).
+    The S samples of one input make one estimate (each sample's baseline is
+    built from the others), so the terms are per input, not per sample: the
+    variance of the estimator is the variance of their gradients.
 
     Args:
-        log_weights: The log-weights `l_s` of S samples of each input, [S, ...]
-            (S >= 2), e.g. `log p(x, z_s) - log q(z_s | x)`; gradients through
-            them are kept.
-        log_prob: `log q_theta(z_s)` of the same samples, [S, ...] like
-            `log_weights`, differentiable in theta.
+        log_prob: `log q_theta(z_s)` of S samples of each input, [S, ...]
+            (S >= 2), differentiable in theta.
+        log_weights: The log-weights `l_s` of the same samples, [S, ...] like
+            `log_prob`, e.g. `log p(x, z_s) - log q(z_s | x)`; gradients
+            through them are kept.
 
     Returns:
-        A scalar: the mean over the inputs of `-L`.
+        A tensor [...] (the shape of one sample's): `-L` per input.
 
     Raises:
         ValueError: If there are fewer than 2 samples, or the shapes differ
             (static shapes only).
-
-    Examples:
-        >>> import keras, keras_gumbel
-        >>> log_weights = keras.ops.log([[1.0], [3.0]])  # S = 2, one input
-        >>> loss = keras_gumbel.estimators.vimco_loss(
-        ...     log_weights, keras.ops.zeros((2, 1))
-        ... )
-        >>> round(float(loss), 4)  # -log((1 + 3) / 2)
-        -0.6931
     """
     log_weights = ops.convert_to_tensor(log_weights)
     log_prob = ops.convert_to_tensor(log_prob)
@@ -123,7 +111,51 @@ def vimco_loss(log_weights, log_prob):
     score = ops.sum(ops.multiply(advantage, log_prob), axis=0)
     # Adds the score term's gradient without changing the value (x - stop_gradient(x) is exactly 0).
     surrogate = ops.add(bound, ops.subtract(score, ops.stop_gradient(score)))
-    return ops.negative(ops.mean(surrogate))
+    return ops.negative(surrogate)
+
+
+@_deprecation.reordered_arguments("0.3.0", ("log_weights", "log_prob"))
+def vimco_loss(log_prob, log_weights):
+    """The negative multi-sample bound, with VIMCO's gradient: minimise it to maximise `E[L]`.
+
+    Its value is `-mean(L)` over the inputs, `L = log(mean_s exp(l_s))`; its
+    gradient is VIMCO's estimate of `-grad E[L]` (see the module docstring):
+    the score-function term with the leave-one-out baselines `L_{-s}`
+    (through `log_prob`) plus the gradient through `log_weights` themselves,
+    weighted by the normalised weights. Pass log-weights without gradient
+    (`stop_gradient`) when only the score-function term is wanted (a
+    non-differentiable reward used as a log-weight). It is the mean of
+    `vimco_terms`.
+
+    Before 0.3.0 its arguments were `(log_weights, log_prob)`, unlike every
+    other loss: a call passing both by position is still read in that old
+    order, with a `FutureWarning`, until the next minor version. Pass them by
+    keyword meanwhile.
+
+    Args:
+        log_prob: `log q_theta(z_s)` of S samples of each input, [S, ...]
+            (S >= 2), differentiable in theta.
+        log_weights: The log-weights `l_s` of the same samples, [S, ...] like
+            `log_prob`, e.g. `log p(x, z_s) - log q(z_s | x)`; gradients
+            through them are kept.
+
+    Returns:
+        A scalar: the mean over the inputs of `-L`.
+
+    Raises:
+        ValueError: If there are fewer than 2 samples, or the shapes differ
+            (static shapes only).
+
+    Examples:
+        >>> import keras, keras_gumbel
+        >>> log_weights = keras.ops.log([[1.0], [3.0]])  # S = 2, one input
+        >>> loss = keras_gumbel.estimators.vimco_loss(
+        ...     log_prob=keras.ops.zeros((2, 1)), log_weights=log_weights
+        ... )
+        >>> round(float(loss), 4)  # -log((1 + 3) / 2)
+        -0.6931
+    """
+    return ops.mean(vimco_terms(log_prob=log_prob, log_weights=log_weights))
 
 
 @register("vimco")
@@ -135,7 +167,7 @@ class VIMCO(Estimator):
     its reward minus `log p_theta(action)` (`reward_fn` returns `log p(x, z)`,
     and the estimator subtracts the differentiable `log q(z | x)`, so the
     policy also gets the gradient through the log-weights, as TFP's
-    `csiszar_vimco` does). The loss is `vimco_loss(log_weights, log_prob)`:
+    `csiszar_vimco` does). The loss is `vimco_loss(log_prob, log_weights)`:
     the negative bound, with VIMCO's leave-one-out baselines.
 
     Rewards without gradient (the helpers' `reward_fn`) make the objective
@@ -174,4 +206,4 @@ class VIMCO(Estimator):
 
     def loss(self, distribution, actions, log_prob, rewards, inputs, training=None):
         log_weights = ops.subtract(rewards, log_prob) if self.subtract_log_prob else rewards
-        return vimco_loss(log_weights, log_prob), {}
+        return vimco_loss(log_prob=log_prob, log_weights=log_weights), {}

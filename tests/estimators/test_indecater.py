@@ -58,6 +58,9 @@ def test_the_loss_of_one_variable_is_the_exact_expectation_and_its_gradient_the_
     rewards = keras.ops.convert_to_tensor(values.reshape(1, 1, 4, 1))  # every category, once
     p = softmax(to_numpy(logits)[0, 0])
     np.testing.assert_allclose(float(estimators.indecater_loss(logits, rewards)), -(p @ values), rtol=1e-5)
+    terms = estimators.indecater_terms(logits, rewards)  # one per sample and input: [S, B]
+    assert tuple(terms.shape) == (1, 1)
+    np.testing.assert_allclose(to_numpy(terms)[0, 0], -(p @ values), rtol=1e-5)
     if BACKEND == "tensorflow":
         import tensorflow as tf
 

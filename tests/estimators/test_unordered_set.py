@@ -170,6 +170,18 @@ def test_all_the_mass_on_the_samples_gives_the_exact_sum_and_finite_gradients():
     assert np.isfinite(gradient(lambda lp: estimators.unordered_set_loss(lp, rewards), log_prob)).all()
 
 
+def test_the_terms_are_one_per_input_and_their_mean_is_the_loss():
+    log_prob = np.log(np.array([[0.5, 0.2, 0.4], [0.3, 0.7, 0.1]], "float32"))  # k = 2 distinct values, 3 inputs
+    rewards = np.array([[1.0, 0.0, 3.0], [2.0, 5.0, 1.0]], "float32")
+    terms = to_numpy(estimators.unordered_set_terms(log_prob, rewards))
+    assert terms.shape == (3,)
+    assert float(estimators.unordered_set_loss(log_prob, rewards)) == pytest.approx(terms.mean(), rel=1e-6)
+    # Each input's term depends on its own column only.
+    changed = rewards.copy()
+    changed[:, 2] += 10.0
+    np.testing.assert_allclose(to_numpy(estimators.unordered_set_terms(log_prob, changed))[:2], terms[:2], rtol=1e-6)
+
+
 def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="log_prob.shape\\[0\\]=1"):
         estimators.unordered_set_loss(np.zeros((1, 3), "float32"), np.zeros((1, 3), "float32"))

@@ -42,7 +42,8 @@ def test_the_gradient_is_unbiased_for_the_gradient_of_the_expected_bound(num_sam
         for column, weight in enumerate(tuple_probabilities):
             log_weights, log_prob = log_weights_and_log_prob(theta, tuples[:, column : column + 1])
             total = keras.ops.add(
-                total, keras.ops.multiply(float(weight), estimators.vimco_loss(log_weights, log_prob))
+                total,
+                keras.ops.multiply(float(weight), estimators.vimco_loss(log_prob=log_prob, log_weights=log_weights)),
             )
         return total
 
@@ -58,26 +59,30 @@ def test_the_gradient_is_unbiased_for_the_gradient_of_the_expected_bound(num_sam
 
 def test_the_value_is_the_negative_bound_and_a_constant_log_weight_gives_no_score_gradient():
     log_weights = np.log(np.array([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]], "float32"))  # S = 3, B = 2
-    value = estimators.vimco_loss(log_weights, np.zeros_like(log_weights))
+    value = estimators.vimco_loss(log_prob=np.zeros_like(log_weights), log_weights=log_weights)
     assert float(value) == pytest.approx(-(np.log(3.0) + np.log(2.0)) / 2, rel=1e-6)
     # Equal log-weights: every L - L_{-s} is 0, so log_prob gets no gradient.
     constant = np.full((4, 5), 1.5, "float32")
-    grad = gradient(lambda log_prob: estimators.vimco_loss(constant, log_prob), np.zeros((4, 5), "float32"))
+    grad = gradient(
+        lambda log_prob: estimators.vimco_loss(log_prob=log_prob, log_weights=constant), np.zeros((4, 5), "float32")
+    )
     np.testing.assert_allclose(grad, 0.0, atol=1e-7)
 
 
 def test_the_score_term_of_the_best_sample_is_positive_and_the_others_negative():
     # Minimising the loss raises the log-probability of the sample that lifts the bound most.
     log_weights = np.array([[0.0], [4.0], [1.0]], "float32")
-    grad = gradient(lambda log_prob: estimators.vimco_loss(log_weights, log_prob), np.zeros((3, 1), "float32"))
+    grad = gradient(
+        lambda log_prob: estimators.vimco_loss(log_prob=log_prob, log_weights=log_weights), np.zeros((3, 1), "float32")
+    )
     assert grad[1, 0] < 0 < grad[0, 0]
 
 
 def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="at least 2 samples per input.*log_weights.shape=\\(1, 4\\)"):
-        estimators.vimco_loss(np.zeros((1, 4), "float32"), np.zeros((1, 4), "float32"))
+        estimators.vimco_loss(log_prob=np.zeros((1, 4), "float32"), log_weights=np.zeros((1, 4), "float32"))
     with pytest.raises(ValueError, match="log_prob.shape=\\(3, 2\\)"):
-        estimators.vimco_loss(np.zeros((3, 4), "float32"), np.zeros((3, 2), "float32"))
+        estimators.vimco_loss(log_prob=np.zeros((3, 2), "float32"), log_weights=np.zeros((3, 4), "float32"))
     with pytest.raises(ValueError, match="num_samples=1"):
         estimators.VIMCO().check_num_samples(1)
     with pytest.raises(TypeError, match="subtract_log_prob"):
@@ -105,7 +110,7 @@ def test_equal_to_tfp_csiszar_vimco_on_the_same_samples(num_samples, batch_size)
         theirs = tf.reduce_mean(tfp.vi.csiszar_vimco(tfp.vi.kl_reverse, joint_log_prob, q, num_samples, seed=(1, 2)))
         z = drawn[0][:, 0]  # TFP draws [S, num_batch_draws=1, B, K]
         log_prob = q.log_prob(z)
-        ours = estimators.vimco_loss(joint_log_prob(z) - log_prob, log_prob)
+        ours = estimators.vimco_loss(log_prob=log_prob, log_weights=joint_log_prob(z) - log_prob)
     np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-6)
     for variable in (logits, decoder):
         np.testing.assert_allclose(
@@ -122,8 +127,21 @@ def test_the_estimator_subtracts_the_log_prob_when_asked():
     with tf.GradientTape(persistent=True) as tape:
         plain, _ = estimators.VIMCO().loss(None, None, log_prob, rewards, None)
         subtracted, _ = estimators.VIMCO(subtract_log_prob=True).loss(None, None, log_prob, rewards, None)
-        expected = estimators.vimco_loss(rewards - log_prob, log_prob)
+        expected = estimators.vimco_loss(log_prob=log_prob, log_weights=rewards - log_prob)
     assert float(subtracted) == pytest.approx(float(expected))
     np.testing.assert_allclose(tape.gradient(subtracted, log_prob), tape.gradient(expected, log_prob), rtol=1e-6)
-    assert float(plain) == pytest.approx(float(estimators.vimco_loss(rewards, log_prob)))
+    assert float(plain) == pytest.approx(float(estimators.vimco_loss(log_prob=log_prob, log_weights=rewards)))
     assert to_numpy(tape.gradient(plain, log_prob)).shape == (3, 2)
+
+
+def test_the_old_positional_order_still_works_with_a_warning_and_keywords_take_the_new_one():
+    log_weights = np.log(np.array([[1.0, 2.0], [3.0, 0.5], [2.0, 2.0]], "float32"))
+    log_prob = np.log(np.array([[0.2, 0.5], [0.3, 0.1], [0.5, 0.4]], "float32"))
+    expected = float(estimators.vimco_loss(log_prob=log_prob, log_weights=log_weights))
+    with pytest.warns(FutureWarning, match=r"read in the old order, \(log_weights, log_prob\).*by keyword"):
+        old = float(estimators.vimco_loss(log_weights, log_prob))
+    assert old == pytest.approx(expected)
+    # The per-input terms: their mean is the loss, one per input.
+    terms = estimators.vimco_terms(log_prob=log_prob, log_weights=log_weights)
+    assert tuple(terms.shape) == (2,)
+    assert float(keras.ops.mean(terms)) == pytest.approx(expected)

@@ -78,13 +78,13 @@ def _score_function_pure(distribution, seed, num_samples, evaluate):
 
 def _vimco_pure(distribution, seed, num_samples, evaluate):
     actions = tf.stop_gradient(distribution.sample(num_samples, seed=seed))
-    return estimators.vimco_loss(evaluate(actions), distribution.log_prob(actions))
+    return estimators.vimco_loss(log_prob=distribution.log_prob(actions), log_weights=evaluate(actions))
 
 
 def _vimco_log_weights_pure(distribution, seed, num_samples, evaluate):
     actions = tf.stop_gradient(distribution.sample(num_samples, seed=seed))
     log_prob = distribution.log_prob(actions)
-    return estimators.vimco_loss(evaluate(actions) - log_prob, log_prob)
+    return estimators.vimco_loss(log_prob=log_prob, log_weights=evaluate(actions) - log_prob)
 
 
 def _enumerate_pure(distribution, seed, num_samples, evaluate):
