@@ -12,8 +12,10 @@ Each has a fallback that keeps the package correct (if slower) meanwhile.
   from Keras' global generator (what `keras.random` draws with for `seed=None`).
 - `seed_generators`: a layer's `_seed_generators` (the SeedGenerators Keras tracks on it).
 - `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
-- `TRACKABLE_CHILDREN`: the name of TensorFlow's `Trackable._trackable_children`
-  hook, overridden by `TrackSeedState` so that SavedModels hold the seed state.
+- `add_trackable_children`: installs TensorFlow's `Trackable._trackable_children` hook
+  (named by `TRACKABLE_CHILDREN`) on a mixin, so that SavedModels and checkpoints
+  hold more children (`TrackSeedState`: the seed state). No fallback: without the
+  hook, a SavedModel of a function that samples fails with "untracked resource".
 """
 
 TRACKABLE_CHILDREN = "_trackable_children"
@@ -53,3 +55,24 @@ def seed_generators(layer):
 def flatten_layers(model):
     """Every layer inside `model`, nested models and layers included, `model` excluded."""
     return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def add_trackable_children(cls, children):
+    """Makes TensorFlow save `children(obj)` under every `obj` of class `cls`, next to its own children.
+
+    Installs `cls._trackable_children`, TensorFlow's (private) hook that lists
+    what a SavedModel or `tf.train.Checkpoint` saves under an object; it calls
+    the next class's hook in the MRO, then adds `children(obj)` (a dict of
+    name -> trackable), leaving a child already saved under a name as it is.
+    Use it on a mixin that precedes a Keras layer or model in the bases.
+    """
+
+    def trackable_children(self, save_type="checkpoint", **kwargs):
+        found = getattr(super(cls, self), TRACKABLE_CHILDREN)(save_type, **kwargs)
+        for name, child in children(self).items():
+            found.setdefault(name, child)
+        return found
+
+    trackable_children.__qualname__ = f"{cls.__qualname__}.{TRACKABLE_CHILDREN}"
+    setattr(cls, TRACKABLE_CHILDREN, trackable_children)
+    return cls

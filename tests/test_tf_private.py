@@ -5,6 +5,7 @@ names it; the package keeps working through its fallback meanwhile.
 """
 
 import inspect
+import types
 
 import keras
 import numpy as np
@@ -55,3 +56,26 @@ def test_trackable_children_hook():
     hook = getattr(keras.layers.Layer, _tf_private.TRACKABLE_CHILDREN, None)
     assert hook is not None, "TensorFlow's Trackable._trackable_children moved"
     assert "save_type" in inspect.signature(hook).parameters, "Trackable._trackable_children changed its signature"
+
+
+def test_add_trackable_children_saves_them_in_a_checkpoint(tmp_path):
+    message = "TensorFlow's Trackable._trackable_children no longer decides what a checkpoint saves"
+
+    class WithHidden:
+        pass
+
+    _tf_private.add_trackable_children(WithHidden, lambda layer: {"hidden": layer.box.variable})
+
+    class Hiding(WithHidden, keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.kept = self.add_weight(shape=(), initializer="zeros")
+            self.box = types.SimpleNamespace(variable=tf.Variable(1.0))  # tracked by nobody but the hook
+
+    layer = Hiding()
+    children = getattr(layer, _tf_private.TRACKABLE_CHILDREN)()
+    assert "hidden" in children and len(children) > 1, message  # its own children are kept
+    path = tf.train.Checkpoint(layer=layer).write(str(tmp_path / "checkpoint"))
+    layer.box.variable.assign(5.0)
+    tf.train.Checkpoint(layer=layer).read(path).assert_consumed()
+    assert layer.box.variable.numpy() == 1.0, message

@@ -14,17 +14,11 @@ class TrackSeedState:
       continues the same stream;
     - on TensorFlow, in SavedModels and checkpoints, as a trackable child
       (without it, saving a function that samples failed with an
-      "untracked resource" error).
+      "untracked resource" error). TensorFlow's hook for that is private:
+      `_tf_private.add_trackable_children` installs it, below.
     """
 
     _SEED_STATE_KEY = "seed_generator_state"
-
-    def _trackable_children(self, save_type="checkpoint", **kwargs):  # TensorFlow's hook (see _tf_private)
-        children = super()._trackable_children(save_type, **kwargs)
-        if _backend.backend() == "tensorflow":
-            for index, generator in enumerate(_tf_private.seed_generators(self)):
-                children.setdefault(f"seed_generator_state_{index}", generator.state)
-        return children
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
@@ -35,3 +29,19 @@ class TrackSeedState:
         if self._SEED_STATE_KEY in keys:
             self.seed_generator.state.assign(store[self._SEED_STATE_KEY])
         super().load_own_variables({key: store[key] for key in keys if key != self._SEED_STATE_KEY})
+
+
+def seed_state_children(owner):
+    """The states of `owner`'s SeedGenerators, named as SavedModels and checkpoints hold them.
+
+    Empty off TensorFlow (only TensorFlow's checkpoints ask for children).
+    """
+    if _backend.backend() != "tensorflow":
+        return {}
+    return {
+        f"seed_generator_state_{index}": generator.state
+        for index, generator in enumerate(_tf_private.seed_generators(owner))
+    }
+
+
+_tf_private.add_trackable_children(TrackSeedState, seed_state_children)
