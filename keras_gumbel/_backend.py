@@ -44,6 +44,17 @@ import numpy as np
 from keras_gumbel import _tf_private
 
 
+def require_tensorflow(what, because, instead=None, error=RuntimeError):
+    """Raises `error` naming `what` (and why: `because`) unless the running backend is TensorFlow."""
+    if backend() == "tensorflow":
+        return
+    message = (
+        f"{what} {because}, so it needs the TensorFlow backend (KERAS_BACKEND=tensorflow); the running backend "
+        f"is {backend()!r}."
+    )
+    raise error(message if instead is None else f"{message} {instead}")
+
+
 def backend():
     """Returns the name of the running Keras backend."""
     return keras.backend.backend()

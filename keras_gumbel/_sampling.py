@@ -7,7 +7,10 @@ arguments and call these. Everything here is written with `keras.ops`, with
 - `prepare`, `compute_dtype_for`, `check_temperature`: arguments as the kernels take them.
 - `floored_temperature`, `inverse_temperature`: the temperature as every kernel and layer applies it, at least
   `_validation.MIN_TEMPERATURE`.
-- `check_seed`, `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise.
+- `check_seed`, `log_exponential`, `perturb`, `derived_seed`: the Gumbel noise; `gumbel_from_uniform`,
+  `logistic_from_uniform`, `gumbel_given_argmax`: the noise from given uniforms (the estimators draw their own),
+  and the Gumbels conditioned on their argmax (Gumbel-Rao, REBAR, RELAX).
+- `step`, `one_hot_of_argmax`: the hard value of a perturbed logit or of perturbed logits, by selects.
 - `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
   the deterministic output the layers give at inference).
 - `one_hot_of_argmax`, `with_softmax_gradient`, `with_gradient_of`,
@@ -71,22 +74,20 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
     logits, _, out_dtype = prepare(logits)
     if add_noise:
         uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
-        # u < 1 in floating point, so log(1 - u) is finite too.
-        logits = _backend.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
+        logits = _backend.add(logits, logistic_from_uniform(uniform))
     scaled = ops.multiply(logits, inverse_temperature(temperature, logits.dtype))
     if log_space:
         return ops.cast(scaled, out_dtype)
     if not hard:
         return ops.cast(ops.sigmoid(scaled), out_dtype)
     # 1[logits + L > 0] whatever the temperature (NaN stays NaN), by selects only.
-    step = ops.where(ops.greater(logits, 0.0), ops.ones_like(logits), ops.zeros_like(logits))
-    step = ops.where(ops.isnan(logits), logits, step)
+    hard_value = step(logits)
 
     def grad(scaled, upstream):
         y = ops.sigmoid(scaled)
         return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
 
-    return ops.cast(custom_gradient(step, grad)(scaled), out_dtype)
+    return ops.cast(custom_gradient(hard_value, grad)(scaled), out_dtype)
 
 
 def check_temperature(temperature):
@@ -149,6 +150,52 @@ def prepare(logits, axis=None):
 def log_exponential(shape, seed, dtype):
     """log(E) for E ~ Exp(1) drawn as -log(u), u on [tiny, 1): always finite; -log(E) is Gumbel(0, 1)."""
     return ops.log(ops.negative(ops.log(_backend.uniform_positive(shape, seed=seed, dtype=dtype))))
+
+
+def gumbel_from_uniform(uniform):
+    """`-log(-log(u))`: Gumbel(0, 1) noise from uniforms on (0, 1) (finite for u on [tiny, 1))."""
+    return ops.negative(ops.log(ops.negative(ops.log(uniform))))
+
+
+def logistic_from_uniform(uniform):
+    """`log(u) - log(1 - u)`: Logistic(0, 1) noise from uniforms on (0, 1); u < 1 in floating point, so finite."""
+    return ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform)))
+
+
+def gumbel_given_argmax(logits, chosen, log_exponential, axis=-1):
+    """`z = logits + g`, g ~ Gumbel(0, 1), conditioned on `argmax(z) = chosen` (Maddison et al. 2014).
+
+    From exponentials `E` (given as `log(E)`, broadcasting against `logits`),
+    with `i` the chosen category:
+
+        z_i = logsumexp(logits) - log(E_i)
+        z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits))
+
+    The second written as `-(c + softplus(a - c))`: both terms finite (a is
+    `+inf` only for a masked, `-inf`, category, whose z is then `-inf`), three
+    ops where logaddexp's NaN guards take nine, and a shorter gradient. Used
+    by `ops.gumbel_rao` (its conditional draws) and REBAR/RELAX.
+
+    Args:
+        logits: Floating tensor, categories on `axis`.
+        chosen: The one-hot of the chosen category (0/1), broadcasting against
+            `log_exponential`.
+        log_exponential: `log(E)`, E ~ Exp(1), with the shape of the draws.
+        axis: The category axis of the draws (negative: counted from the end).
+    """
+    log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
+    log_exponential_chosen = ops.sum(ops.multiply(log_exponential, chosen), axis=axis, keepdims=True)
+    top = ops.subtract(log_normalizer, log_exponential_chosen)
+    chosen_term = ops.subtract(log_exponential_chosen, log_normalizer)
+    others = ops.negative(
+        ops.add(chosen_term, ops.softplus(ops.subtract(ops.subtract(log_exponential, logits), chosen_term)))
+    )
+    return ops.where(ops.greater(chosen, 0.5), top, others)
+
+
+def step(z):
+    """`1[z > 0]` in the dtype of `z`, by selects (no arithmetic on the 0s and 1s); NaN stays NaN."""
+    return ops.where(ops.isnan(z), z, ops.where(ops.greater(z, 0.0), ops.ones_like(z), ops.zeros_like(z)))
 
 
 def perturb(logits, seed):

@@ -143,3 +143,32 @@ def check_seed(value, tensors=False):
     if not -(2**63) <= value < 2**63:
         raise ValueError(invalid("seed", "an integer that fits in 64 bits", value))
     return int(value)
+
+
+def static_shape(tensor):
+    """A tensor's static shape as a tuple of ints and `None`s, or `None` where even the rank is unknown."""
+    shape = tensor.shape
+    if getattr(shape, "rank", 0) is None:  # a tf.TensorShape of unknown rank
+        return None
+    return tuple(size if isinstance(size, int) else None for size in shape)
+
+
+def invalid_shape(name, expected, shape):
+    """The Keras wording of `invalid`, with the shape (not the whole tensor) as the received value."""
+    return f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}.shape={shape}"
+
+
+def check_same_shape(name, tensor, reference_name, reference, per="sample"):
+    """Refuses `tensor` whose static shape is not that of `reference` (sizes unknown when traced are skipped).
+
+    A run-time assert would cost every step on every backend; mismatched ranks
+    and known sizes are what broadcasting would silently turn into wrong terms.
+    """
+    shape, reference_shape = static_shape(tensor), static_shape(reference)
+    if shape is None or reference_shape is None:
+        return
+    if len(shape) != len(reference_shape) or any(
+        size is not None and other is not None and size != other for size, other in zip(shape, reference_shape)
+    ):
+        expected = f"the shape of `{reference_name}`, {reference_shape} (one value per {per})"
+        raise ValueError(invalid_shape(name, expected, shape))

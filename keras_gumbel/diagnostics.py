@@ -365,8 +365,7 @@ def _estimates(
     estimator, logits, f, num_estimates, temperature, num_samples, seed, num_draws, variable, control_variate_steps
 ):
     """(estimates [num_estimates, D], evaluations of f per estimate)."""
-    if _backend.backend() != "tensorflow":
-        raise RuntimeError("keras_gumbel.diagnostics needs the TensorFlow backend (it uses tf.GradientTape).")
+    _backend.require_tensorflow("keras_gumbel.diagnostics", "uses tf.GradientTape")
     variable = _check_variable(variable)
     num_estimates = _validation.check_int("num_estimates", num_estimates, minimum=1)
     num_samples = _validation.check_int("num_samples", num_samples, minimum=1)

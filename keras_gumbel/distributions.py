@@ -15,11 +15,7 @@ def tfp_distributions():
 
 def _tfp():
     """Returns `tensorflow_probability`, or raises an ImportError saying what to install."""
-    if _backend.backend() != "tensorflow":
-        raise ImportError(
-            "keras_gumbel's TFP integration needs the TensorFlow backend "
-            f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}."
-        )
+    _backend.require_tensorflow("keras_gumbel's TFP integration", "is TensorFlow Probability", error=ImportError)
     try:
         import tensorflow_probability as tfp
     except ImportError as error:

@@ -224,18 +224,12 @@ def gumbel_rao(logits, temperature=1.0, num_draws=10, axis=-1, seed=None):
     chosen = _sampling.one_hot_of_argmax(_sampling.perturb(logits, sample_seed), axis)
     # Conditional draws, [num_draws, *shape].
     log_exponential = _sampling.log_exponential((num_draws, *ops.shape(logits)), conditional_seed, logits.dtype)
-    log_normalizer = ops.logsumexp(logits, axis=axis, keepdims=True)
-    log_exponential_chosen = ops.sum(ops.multiply(log_exponential, chosen), axis=axis + 1, keepdims=True)
-    top = ops.subtract(log_normalizer, log_exponential_chosen)
-    others = ops.negative(
-        ops.logaddexp(ops.subtract(log_exponential, logits), ops.subtract(log_exponential_chosen, log_normalizer))
-    )
+    # The category axis counted from the end: it is the same axis of logits [*shape] and of the draws.
+    conditional = _sampling.gumbel_given_argmax(logits, chosen, log_exponential, axis=axis - len(logits.shape))
     # The conditional noise g = z - logits is held fixed (as the straight-through
     # estimator holds its noise): the gradient is E[straight-through gradient | D].
     # Masked (-inf) categories stay -inf: their noise is 0, not -inf - (-inf) = NaN.
-    noise = ops.where(
-        ops.equal(logits, -math.inf), 0.0, ops.subtract(ops.where(ops.cast(chosen, "bool"), top, others), logits)
-    )
+    noise = ops.where(ops.equal(logits, -math.inf), 0.0, ops.subtract(conditional, logits))
     perturbed = _backend.add(logits, ops.stop_gradient(noise))
     relaxed = ops.mean(_backend.softmax(ops.multiply(perturbed, inverse_temperature), axis + 1), axis=0)
     # Exactly `chosen` forward, the averaged relaxed gradient backward.

@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from keras_gumbel import _backend
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.estimators.policy import Policy
 
@@ -36,16 +37,22 @@ def as_float(tensor):
     return tensor
 
 
+def compute_logits(logits):
+    """The policy's logits in the dtype the noise is computed in: float64 kept, anything else float32.
+
+    As the layers compute (`_sampling.compute_dtype_for`): float16 and bfloat16
+    cannot hold the noise's range.
+    """
+    logits = ops.convert_to_tensor(logits)
+    return ops.cast(logits, _sampling.compute_dtype_for(logits.dtype))
+
+
 def policy_logits(distribution, owner, kinds=("binary", "categorical", "index")):
     """`(logits, kind, action_dtype)` of a policy's distribution (see `Policy.require`), read once per batch."""
     return Policy.of(distribution).require(owner, kinds)
 
 
-def _static_shape(tensor):
-    shape = tensor.shape
-    if getattr(shape, "rank", 0) is None:
-        return None
-    return tuple(size if isinstance(size, int) else None for size in shape)
+_static_shape = _validation.static_shape
 
 
 def per_sample(name, reward, reference):
@@ -63,11 +70,11 @@ def per_sample(name, reward, reference):
             r is None or p is None or r == p for r, p in zip(reward_shape, prefix)
         )
         if not fits:
-            raise ValueError(
-                f"Invalid value received for argument `{name}`. Expected one value per sample: a shape that "
-                f"is the leading part of the noise's shape, {reference_shape} (e.g. {reference_shape[:2]} "
-                f"for noise [num_samples, batch_size, ...]). Received: {name}.shape={reward_shape}"
+            expected = (
+                f"one value per sample: a shape that is the leading part of the noise's shape, {reference_shape} "
+                f"(e.g. {reference_shape[:2]} for noise [num_samples, batch_size, ...])"
             )
+            raise ValueError(_validation.invalid_shape(name, expected, reward_shape))
     for _ in range(len(reference.shape) - len(reward.shape)):
         reward = ops.expand_dims(reward, -1)
     return reward
@@ -82,10 +89,8 @@ def check_noise(name, noise, logits, event_axes=0):
     if len(noise_shape) < len(logits_shape) + event_axes or not all(
         n is None or lg is None or n == lg or lg == 1 for n, lg in zip(trailing, logits_shape)
     ):
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected a shape that ends with the shape of "
-            f"`logits`, {logits_shape} (e.g. [num_samples, *logits.shape]). Received: {name}.shape={noise_shape}"
-        )
+        expected = f"a shape that ends with the shape of `logits`, {logits_shape} (e.g. [num_samples, *logits.shape])"
+        raise ValueError(_validation.invalid_shape(name, expected, noise_shape))
 
 
 def surrogate_loss(logits, gradient, reward_rank):

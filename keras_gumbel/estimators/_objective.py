@@ -17,12 +17,11 @@ from keras_gumbel.estimators.score_function import ScoreFunction
 
 
 def _require_tensorflow(what):
-    if _backend.backend() != "tensorflow":
-        raise RuntimeError(
-            f"{what} uses tf.GradientTape and TensorFlow Probability, so it needs the TensorFlow backend "
-            f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. "
-            "The estimators (`score_function_loss`, the baselines, `ScoreFunction`) work on every backend."
-        )
+    _backend.require_tensorflow(
+        what,
+        "uses tf.GradientTape and TensorFlow Probability",
+        "The estimators' pure functions (`score_function_loss`, the baselines, ...) work on every backend.",
+    )
 
 
 def _check_distribution(distribution):

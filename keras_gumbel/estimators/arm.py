@@ -61,6 +61,7 @@ import numpy as np
 from keras import ops
 
 from keras_gumbel import _deprecation
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
@@ -119,7 +120,7 @@ def antithetic_bernoulli(logits, uniform):
     """
     logits, uniform = _as_float(logits, uniform)
     _discrete.check_noise("uniform", uniform, logits)
-    logistic = ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform)))
+    logistic = _sampling.logistic_from_uniform(uniform)
     one, zero = ops.ones_like(logistic), ops.zeros_like(logistic)
     sample = ops.where(ops.less(logistic, logits), one, zero)
     antithetic = ops.where(ops.less(ops.negative(logistic), logits), one, zero)
@@ -351,9 +352,12 @@ def arsm_gradient(dirichlet, rewards):
     expected = 1 + num_classes * (num_classes - 1) // 2
     if rewards.shape[0] is not None and rewards.shape[0] != expected:
         raise ValueError(
-            f"Invalid value received for argument `rewards`. Expected the rewards of the {expected} actions of "
-            f"`arsm_actions` for {num_classes} categories on the first axis. Received: rewards.shape="
-            f"{tuple(rewards.shape)}"
+            _validation.invalid_shape(
+                "rewards",
+                f"the rewards of the {expected} actions of `arsm_actions` for {num_classes} categories on the "
+                "first axis",
+                tuple(rewards.shape),
+            )
         )
     _discrete.per_sample("rewards", rewards[0], dirichlet)
     sample_rank = len(rewards.shape) - 1
@@ -440,7 +444,7 @@ class ARM(_Coupled):
         self.check_num_samples(num_samples)
         logits, _, dtype = _discrete.policy_logits(distribution, self._name, kinds=("binary",))
         logits = ops.convert_to_tensor(logits)
-        compute_logits = ops.cast(logits, "float64" if logits.dtype == "float64" else "float32")
+        compute_logits = _discrete.compute_logits(logits)
         pairs = num_samples // 2
         uniform = _discrete.uniform((pairs, *ops.shape(compute_logits)), seed, compute_logits.dtype)
         sample, antithetic = antithetic_bernoulli(ops.stop_gradient(compute_logits), uniform)
@@ -514,7 +518,7 @@ class ARSM(_Coupled):
         policy = Policy.of(distribution)
         logits, _, _ = policy.require("ARSM", kinds=("categorical", "index"))
         logits = ops.convert_to_tensor(logits)
-        compute_logits = ops.cast(logits, "float64" if logits.dtype == "float64" else "float32")
+        compute_logits = _discrete.compute_logits(logits)
         uniform = _discrete.uniform((num_samples, *ops.shape(compute_logits)), seed, compute_logits.dtype)
         exponential = ops.negative(ops.log(uniform))
         dirichlet = ops.divide(exponential, ops.sum(exponential, axis=-1, keepdims=True))

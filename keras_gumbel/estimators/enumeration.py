@@ -40,20 +40,14 @@ __all__ = ["Enumerate", "enumeration_loss", "exact_expectation"]
 
 
 def _check_same_shape(log_prob, rewards):
-    log_prob_shape, rewards_shape = tuple(log_prob.shape), tuple(rewards.shape)
+    log_prob_shape = tuple(log_prob.shape)
     if len(log_prob_shape) < 1:
         raise ValueError(
             _validation.invalid(
                 "log_prob", "a tensor [C, ...] with the C configurations first", f"<a tensor of shape {log_prob_shape}>"
             )
         )
-    if len(rewards_shape) != len(log_prob_shape) or any(
-        r is not None and p is not None and r != p for r, p in zip(rewards_shape, log_prob_shape)
-    ):
-        raise ValueError(
-            f"Invalid value received for argument `rewards`. Expected the shape of `log_prob`, {log_prob_shape} "
-            f"(one reward per configuration). Received: rewards.shape={rewards_shape}"
-        )
+    _validation.check_same_shape("rewards", rewards, "log_prob", log_prob, per="configuration")
 
 
 @_deprecation.renamed_arguments("0.3.0", reward="rewards")

@@ -28,6 +28,7 @@ Reference:
 
 from keras import ops
 
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
@@ -143,7 +144,7 @@ class IndeCateR(Estimator):
         self.check_num_samples(num_samples)
         policy = Policy.of(distribution)
         logits, kind, _ = policy.require("IndeCateR")
-        logits = _discrete.as_float(logits)
+        logits = _discrete.compute_logits(logits)
         binary = kind == "binary"
         num_variables, num_categories = policy.static_sizes("IndeCateR")
         variable_shape = policy.variable_shape
@@ -152,7 +153,7 @@ class IndeCateR(Estimator):
         # The samples, by the Gumbel-max trick (bits: 2 categories, logits [0, l], category 1 the bit 1).
         category_logits = ops.stack([ops.zeros_like(flat), flat], axis=-1) if binary else flat  # [B, D, K]
         uniform = _discrete.uniform((num_samples, *ops.shape(category_logits)), seed, category_logits.dtype)
-        gumbel = ops.negative(ops.log(ops.negative(ops.log(uniform))))
+        gumbel = _sampling.gumbel_from_uniform(uniform)
         indices = ops.argmax(ops.add(ops.stop_gradient(category_logits), gumbel), axis=-1)  # [S, B, D]
         table = indecater_actions(indices, num_categories)  # [S, D, K, B, D]
         actions = policy.actions_from_indices(table)

@@ -107,7 +107,7 @@ class Pathwise(Estimator):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)
         logits, kind, dtype = _discrete.policy_logits(distribution, "Pathwise", kinds=("binary", "categorical"))
-        logits = _discrete.as_float(logits)
+        logits = _discrete.compute_logits(logits)
         tiled = ops.repeat(ops.expand_dims(logits, 0), num_samples, axis=0)  # [S, B, ...]
         actions = ops.cast(self.sample(tiled, kind == "binary", seed), dtype)
         rewards = evaluate(actions)  # [S, B], differentiable in the actions

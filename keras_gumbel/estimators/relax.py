@@ -58,6 +58,7 @@ import numpy as np
 from keras import ops
 
 from keras_gumbel import _backend
+from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
@@ -75,26 +76,23 @@ __all__ = [
 
 
 def _require_tensorflow(what):
-    if _backend.backend() != "tensorflow":
-        raise RuntimeError(
-            f"{what} differentiates a gradient with nested tf.GradientTape, so it needs the TensorFlow backend "
-            f"(KERAS_BACKEND=tensorflow); the running backend is {_backend.backend()!r}. ARM, DisARM and ARSM "
-            "(keras_gumbel.estimators.arm) and the score-function estimators run on every backend."
-        )
+    _backend.require_tensorflow(
+        what,
+        "differentiates a gradient with nested tf.GradientTape",
+        "ARM, DisARM and ARSM (keras_gumbel.estimators.arm) and the score-function estimators run on every backend.",
+    )
 
 
 def _perturb(logits, uniform, binary):
-    """`z = logits + noise`: logistic noise `log(u) - log(1 - u)` (binary) or Gumbel noise `-log(-log(u))`."""
+    """`z = logits + noise`: logistic noise (binary) or Gumbel noise from the uniforms."""
     if binary:
-        return ops.add(logits, ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform))))
-    return ops.subtract(logits, ops.log(ops.negative(ops.log(uniform))))
+        return ops.add(logits, _sampling.logistic_from_uniform(uniform))
+    return ops.add(logits, _sampling.gumbel_from_uniform(uniform))
 
 
 def _hard(z, binary):
     """`H(z)`: `1[z > 0]`, or the one-hot of the argmax, by selects (no arithmetic on the 0s and 1s)."""
-    if binary:
-        return ops.where(ops.greater(z, 0.0), ops.ones_like(z), ops.zeros_like(z))
-    return ops.one_hot(ops.argmax(z, axis=-1), z.shape[-1], dtype=z.dtype)
+    return _sampling.step(z) if binary else _sampling.one_hot_of_argmax(z, len(z.shape) - 1)
 
 
 def _conditional(logits, sample, noise, binary):
@@ -116,16 +114,8 @@ def _conditional(logits, sample, noise, binary):
         inner = ops.where(is_one, log_v, log_1mv)
         outer = ops.where(is_one, log_1mv, log_v)
         return ops.multiply(sign, ops.subtract(ops.softplus(ops.add(ops.multiply(sign, logits), inner)), outer))
-    # Gumbels given their argmax i (Maddison et al. 2014; the draw of ops.gumbel_rao), from exponentials E:
-    #   z_i = logsumexp(logits) - log(E_i),  z_j = -logaddexp(log(E_j) - logits_j, log(E_i) - logsumexp(logits))
-    log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
-    log_exponential_chosen = ops.sum(ops.multiply(noise, sample), axis=-1, keepdims=True)
-    top = ops.subtract(log_normalizer, log_exponential_chosen)
-    # -logaddexp(a, c) as -(c + softplus(a - c)): both finite (a = +inf only for a masked category, whose z is then
-    # -inf), so the three ops of this form give what logaddexp's NaN-guarded nine give, and a shorter gradient.
-    chosen_term = ops.subtract(log_exponential_chosen, log_normalizer)
-    others = ops.negative(ops.add(chosen_term, ops.softplus(ops.subtract(ops.subtract(noise, logits), chosen_term))))
-    return ops.where(ops.greater(sample, 0.5), top, others)
+    # The Gumbels given their argmax: the draw of ops.gumbel_rao.
+    return _sampling.gumbel_given_argmax(logits, sample, noise)
 
 
 def _shared_noise(logits, z, sample, binary):
@@ -532,7 +522,7 @@ class _ControlVariateEstimator(Estimator):
         logits, kind, _ = policy.require(self._name, kinds=kinds)
         binary = kind == "binary"
         logits = tf.convert_to_tensor(logits)
-        compute_logits = tf.cast(logits, tf.float64 if logits.dtype == tf.float64 else tf.float32)
+        compute_logits = _discrete.compute_logits(logits)
         compute_logits = _finite_logits(compute_logits)
         shape = tf.concat([[2, num_samples], tf.shape(compute_logits)], 0)
         noise = _discrete.uniform(shape, seed, compute_logits.dtype)

@@ -31,19 +31,11 @@ from keras_gumbel.estimators.registry import register
 __all__ = ["ScoreFunction", "score_function_terms", "score_function_loss"]
 
 
-def _static_shape(tensor):
-    """The static shape as a tuple of ints and `None`s, or `None` where even the rank is unknown."""
-    shape = tensor.shape
-    if getattr(shape, "rank", 0) is None:  # a tf.TensorShape of unknown rank
-        return None
-    return tuple(size if isinstance(size, int) else None for size in shape)
+_static_shape = _validation.static_shape
 
 
 def _shape_error(name, shape, expected):
-    # The wording of `_validation.invalid`, with the shape (not the whole tensor) as the received value.
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}.shape={shape}"
-    )
+    return ValueError(_validation.invalid_shape(name, expected, shape))
 
 
 def _check_shapes(log_prob, rewards, baseline):

@@ -55,6 +55,7 @@ from keras import ops
 from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
+from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
@@ -192,11 +193,7 @@ def unordered_set_terms(log_prob, rewards):
             )
         )
     _check_num_samples(log_prob.shape[0], "log_prob.shape[0]")
-    if tuple(rewards.shape) != tuple(log_prob.shape) and None not in (*rewards.shape, *log_prob.shape):
-        raise ValueError(
-            f"Invalid value received for argument `rewards`. Expected the shape of `log_prob`, "
-            f"{tuple(log_prob.shape)} (one reward per sample). Received: rewards.shape={tuple(rewards.shape)}"
-        )
+    _validation.check_same_shape("rewards", rewards, "log_prob", log_prob)
     fixed_log_prob = ops.stop_gradient(log_prob)  # the ratios and the baseline are constants of the estimator
     log_r1, log_r2 = _ratios(ops.moveaxis(fixed_log_prob, 0, -1))  # [..., k], [..., k, k]
     log_r1 = ops.moveaxis(log_r1, -1, 0)  # [k, ...]
@@ -295,8 +292,8 @@ def sample_without_replacement(logits, k, seed=None):
     if num_variables == 1:
         indices = gumbel_ops.gumbel_top_k(logits[:, 0, :], k, seed=seed)  # [B, k]
         return ops.expand_dims(ops.transpose(indices), -1)
-    compute_dtype = "float64" if logits.dtype == "float64" else "float32"
-    log_p = ops.log_softmax(ops.cast(logits, compute_dtype), axis=-1)  # [B, N, K]
+    log_p = ops.log_softmax(_discrete.compute_logits(logits), axis=-1)  # [B, N, K]
+    compute_dtype = log_p.dtype
     batch_size = ops.shape(logits)[0]
     noise = gumbel_ops.gumbel_noise((batch_size, num_variables, k, num_classes), seed=seed, dtype=compute_dtype)
     # The first variable: the top min(k, K) of its perturbed log-probabilities, padded to a beam of k.

@@ -86,12 +86,7 @@ def vimco_terms(log_prob, log_weights):
     log_weights = ops.convert_to_tensor(log_weights)
     log_prob = ops.convert_to_tensor(log_prob)
     num_samples = _num_samples(log_weights)
-    if tuple(log_prob.shape) != tuple(log_weights.shape) and None not in (*log_prob.shape, *log_weights.shape):
-        raise ValueError(
-            f"Invalid value received for argument `log_prob`. Expected the shape of `log_weights`, "
-            f"{tuple(log_weights.shape)} (one log-probability per sample). Received: log_prob.shape="
-            f"{tuple(log_prob.shape)}"
-        )
+    _validation.check_same_shape("log_prob", log_prob, "log_weights", log_weights)
     log_weights = ops.cast(log_weights, log_prob.dtype)
     if num_samples is None:
         num_samples = ops.shape(log_weights)[0]
