@@ -8,9 +8,10 @@ right answer. The model learns the query projection W (scores = key . W query)
 and a small MLP on the attended value.
 
 Trained five ways: soft attention (softmax, no noise), Gumbel-Softmax attention
-and straight-through attention (`keras_gumbel.GumbelAttention`, temperature
-annealed 1 -> 0.3), and REINFORCE (one-hot choices, `score_function_loss` with a
-leave-one-out baseline over 4 samples). Each is then tested four ways:
+and straight-through attention (`keras_gumbel.GumbelAttention`, the latter with
+`hard=True`; temperature annealed 1 -> 0.3), and REINFORCE (one-hot choices,
+`score_function_loss` with a leave-one-out baseline over 4 samples). Each is
+then tested four ways:
 
 - soft: softmax(scores / 1), no noise;
 - cold: softmax(scores / 0.01), no noise (question 1: can the temperature
@@ -49,10 +50,10 @@ def make_data(num_examples, seed):
 
 
 class SetModel(keras.Model):
-    def __init__(self, mode, seed=0, **kwargs):
+    def __init__(self, mode, hard=False, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.projection = keras.layers.Dense(KEY_DIM, use_bias=False)
-        self.attention = keras_gumbel.GumbelAttention(mode=mode, temperature=1.0, seed=seed)
+        self.attention = keras_gumbel.GumbelAttention(mode=mode, hard=hard, temperature=1.0, seed=seed)
         self.head = keras.Sequential([keras.layers.Dense(32, activation="tanh"), keras.layers.Dense(1)])
 
     def scores(self, queries, keys):
@@ -95,20 +96,20 @@ def train_reinforce(model, data, targets, epochs, batch_size, num_samples=4, see
 
 def evaluate(model, data, targets, chosen, test_mode):
     layer = model.attention
-    saved = (float(layer.temperature.numpy()), layer.sample_at_inference, layer.mode)
+    saved = (float(layer.temperature.numpy()), layer.sample_at_inference, layer.mode, layer.hard)
     if test_mode == "soft":
-        layer.mode, layer.sample_at_inference = "softmax", False
+        layer.mode, layer.hard, layer.sample_at_inference = "softmax", False, False
         layer.temperature.assign(1.0)
     elif test_mode == "cold":
-        layer.mode, layer.sample_at_inference = "softmax", False
+        layer.mode, layer.hard, layer.sample_at_inference = "softmax", False, False
         layer.temperature.assign(0.01)
     elif test_mode == "argmax":
-        layer.mode, layer.sample_at_inference = "straight_through", False
+        layer.mode, layer.hard, layer.sample_at_inference = "gumbel_softmax", True, False
     else:  # noisy: a one-hot choice sampled from softmax(scores) at test time
-        layer.mode, layer.sample_at_inference = "straight_through", True
+        layer.mode, layer.hard, layer.sample_at_inference = "gumbel_softmax", True, True
     prediction = keras.ops.convert_to_numpy(model(data, training=False))
     layer.temperature.assign(saved[0])
-    layer.sample_at_inference, layer.mode = saved[1], saved[2]
+    layer.sample_at_inference, layer.mode, layer.hard = saved[1], saved[2], saved[3]
     return float(np.mean((prediction - targets) ** 2))
 
 
@@ -128,7 +129,9 @@ def main(argv=None):
     schedule = keras_gumbel.schedules.ExponentialDecay(1.0, rate=rate, minimum=0.3, update_every=50)
     results = {}
     for method in ("softmax", "gumbel_softmax", "straight_through", "reinforce"):
-        model = SetModel("straight_through" if method == "reinforce" else method, seed=1)
+        # straight_through: Gumbel-Softmax attention with hard=True; REINFORCE samples its own one-hot choices.
+        hard = method in ("straight_through", "reinforce")
+        model = SetModel("softmax" if method == "softmax" else "gumbel_softmax", hard=hard, seed=1)
         model(tuple(part[:2] for part in train_data))
         if method == "reinforce":
             train_reinforce(model, train_data, train_targets, args.epochs, 100)

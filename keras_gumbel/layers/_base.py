@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from keras_gumbel import _backend
+from keras_gumbel import _deprecation
 from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
@@ -34,6 +35,25 @@ class MinValue(keras.constraints.Constraint):
 
     def get_config(self):
         return {"min_value": self.min_value}
+
+
+def renamed_argument(kwargs, layer, old, new, value, default, since="0.3.0"):
+    """The value of argument `new`, or that of its deprecated name `old` popped from `kwargs`, with a FutureWarning.
+
+    A layer takes the old name through `**kwargs` (before passing them to
+    `keras.layers.Layer`), so that it stays out of the signature and of
+    `get_config()`, while a config saved before the rename, which has the old
+    key, still loads: `from_config` passes it here.
+    """
+    if old not in kwargs:
+        return value
+    old_value = kwargs.pop(old)
+    if value != default:
+        raise TypeError(f"{layer}() got both `{old}` (its old name) and `{new}`: pass `{new}`.")
+    _deprecation.warn(
+        f"`{layer}({old}=...)` is deprecated since keras-gumbel {since} {_deprecation._REMOVED}: use `{new}=`."
+    )
+    return old_value
 
 
 class TemperatureLayer(TrackSeedState, keras.layers.Layer):

@@ -1,14 +1,15 @@
-"""Attention to one element of a set, with Gumbel-Softmax or straight-through weights."""
+"""Attention to one element of a set, with Gumbel-Softmax or (`hard=True`) straight-through weights."""
 
 import keras
 from keras import ops
 
+from keras_gumbel import _deprecation
 from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._base import TemperatureLayer
 
-MODES = ("gumbel_softmax", "straight_through", "softmax")
+MODES = ("gumbel_softmax", "softmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
@@ -16,7 +17,7 @@ class GumbelAttention(TemperatureLayer):
     """Attends to one element of a set: scores from query and keys, sampled weights, a sum of values.
 
         scores = keys . query / sqrt(d)      [batch, (queries,) set size]
-        weights = sampler(scores)            (see mode, below)
+        weights = sampler(scores)            (see mode and hard, below)
         output = sum_i weights_i * values_i  [batch, (queries,) value dim]
 
     One query per example ([batch, d]) or several, as in a Transformer
@@ -28,10 +29,14 @@ class GumbelAttention(TemperatureLayer):
     - `"gumbel_softmax"`: `softmax((scores + g) / temperature)` in training, and
       at inference `softmax(scores / temperature)`: the temperature switches the
       served layer between soft attention (high) and hard attention (low);
-    - `"straight_through"`: one element exactly (one-hot of the noisy argmax),
-      the relaxed gradient; at inference the argmax;
     - `"softmax"`: ordinary soft attention `softmax(scores / temperature)`, no
       noise ever (for comparison; the temperature still sharpens it).
+
+    `hard=True` attends to one element exactly: the one-hot of the argmax of
+    those weights forward (of `scores + g` in training, of `scores` at
+    inference), their gradient backward (straight-through). With the default
+    mode that is the straight-through Gumbel-Softmax; with `"softmax"`, the
+    deterministic argmax.
 
     `sample_at_inference=True` keeps the noise at inference (a stochastic
     choice at test time). Masked elements are never attended: `mask`, or the
@@ -40,13 +45,17 @@ class GumbelAttention(TemperatureLayer):
     unmasked element gets zero weights and a zero output.
 
     Args:
-        mode: One of `"gumbel_softmax"`, `"straight_through"`, `"softmax"`.
+        mode: `"gumbel_softmax"` or `"softmax"` (no noise). The old
+            `mode="straight_through"` still works until 0.4.0, with a
+            `FutureWarning`: it is `hard=True` with `"gumbel_softmax"`.
         temperature: Positive finite float, in the variable `layer.temperature`:
             at least the floor `2**-104`, and read as the floor if assigned below
             it (see `GumbelSoftmax`).
         sample_at_inference: Keep the noise at inference.
         trainable_temperature: Learn the temperature (kept >= 0.05).
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        hard: If `True`, exactly one element: one-hot weights forward, the
+            relaxed gradient backward.
         **kwargs: Base layer keyword arguments.
 
     Call arguments:
@@ -67,7 +76,7 @@ class GumbelAttention(TemperatureLayer):
 
     Examples:
         >>> import keras, keras_gumbel
-        >>> attention = keras_gumbel.GumbelAttention("straight_through", seed=0)
+        >>> attention = keras_gumbel.GumbelAttention(hard=True, seed=0)
         >>> query = keras.ops.convert_to_tensor([[1.0, 0.0]])
         >>> keys = keras.ops.convert_to_tensor([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
         >>> values = keras.ops.convert_to_tensor([[[10.0], [20.0], [30.0]]])
@@ -93,6 +102,7 @@ class GumbelAttention(TemperatureLayer):
         sample_at_inference=False,
         trainable_temperature=False,
         seed=None,
+        hard=False,
         **kwargs,
     ):
         super().__init__(
@@ -102,10 +112,32 @@ class GumbelAttention(TemperatureLayer):
             seed=seed,
             **kwargs,
         )
-        if mode not in MODES:
-            raise ValueError(_validation.invalid("mode", f"one of {MODES}", mode))
+        self.hard = _validation.check_bool("hard", hard)
+        self._hard_by_old_mode = False
         self.mode = mode
         self.supports_masking = True  # keys' and values' Keras masks arrive as keys_mask / values_mask
+
+    @property
+    def mode(self):
+        """`"gumbel_softmax"` (sampled weights) or `"softmax"` (no noise)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode):
+        # Before 0.3.0 `"straight_through"` was a third mode, given, assigned or in a saved config: now `hard=True`.
+        # A layer made hard that way is made soft again by assigning another mode, as it was then.
+        hard, by_old_mode = self.hard, mode == "straight_through"
+        if by_old_mode:
+            _deprecation.warn(
+                'GumbelAttention\'s mode="straight_through" is deprecated since keras-gumbel 0.3.0 '
+                f'{_deprecation._REMOVED}: use GumbelAttention(hard=True) (with mode="gumbel_softmax", the default).'
+            )
+            mode, hard = "gumbel_softmax", True
+        elif self._hard_by_old_mode:
+            hard = False
+        if mode not in MODES:
+            raise ValueError(_validation.invalid("mode", f"one of {MODES}", mode))
+        self._mode, self.hard, self._hard_by_old_mode = mode, hard, by_old_mode
 
     def compute_mask(self, *args, **kwargs):
         # The set axis is reduced away: no mask goes on downstream.
@@ -148,7 +180,7 @@ class GumbelAttention(TemperatureLayer):
             scores,
             self._current_temperature(),
             axis=2,
-            hard=self.mode == "straight_through",
+            hard=self.hard,
             seed=self.seed_generator,
             add_noise=add_noise,
         )
@@ -184,7 +216,7 @@ class GumbelAttention(TemperatureLayer):
 
     def get_config(self):
         config = super().get_config()
-        config["mode"] = self.mode
+        config.update({"mode": self.mode, "hard": self.hard})
         return config
 
 

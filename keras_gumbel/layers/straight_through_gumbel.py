@@ -25,7 +25,10 @@ class StraightThroughGumbel(CategoricalLayer):
     `layer.temperature` below the temperature floor (`2**-104`; 0, negative)
     is read as the floor, so the gradient is never sign-flipped or NaN. The
     forward value is exactly 0 and 1 (it is not computed as
-    `z - stop_gradient(y) + y`, which rounding can move off 0 and 1).
+    `z - stop_gradient(y) + y`, which rounding can move off 0 and 1). It is
+    `keras_gumbel.ops.gumbel_softmax(..., hard=True)` as a layer (PyTorch's
+    `F.gumbel_softmax(..., hard=True)`): `GumbelSoftmax` made hard, as
+    `hard=True` makes the other layers.
 
     At inference the layer is deterministic by default and returns
     `one_hot(argmax(logits))` (the mode); `sample_at_inference=True` keeps

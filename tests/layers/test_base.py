@@ -209,8 +209,8 @@ class TestStraightThroughGradient:
         np.testing.assert_array_equal(outputs[1], np.eye(5)[outputs[0].argmax(-1)])
 
 
-def _attention(mode):
-    layer = keras_gumbel.GumbelAttention(mode=mode, seed=1)
+def _attention(**kwargs):
+    layer = keras_gumbel.GumbelAttention(seed=1, **kwargs)
     return lambda x, training: layer(x, keras.ops.stack([x, x, x], axis=1), training=training)
 
 
@@ -234,12 +234,11 @@ SAMPLERS_ON_A_BATCH = {
         for estimator in ("straight_through", "gumbel_rao", "reinmax")
     },
     "RelaxedBernoulli": lambda: _layer(keras_gumbel.RelaxedBernoulli),
-    "RelaxedBernoulli(straight_through)": lambda: _layer(keras_gumbel.RelaxedBernoulli, straight_through=True),
+    "RelaxedBernoulli(hard)": lambda: _layer(keras_gumbel.RelaxedBernoulli, hard=True),
     "relaxed_top_k": lambda: _top_k(),
-    **{
-        f"GumbelAttention({mode})": (lambda mode=mode: _attention(mode))
-        for mode in ("gumbel_softmax", "straight_through", "softmax")
-    },
+    "GumbelAttention": lambda: _attention(),
+    "GumbelAttention(hard)": lambda: _attention(hard=True),
+    "GumbelAttention(softmax)": lambda: _attention(mode="softmax"),
 }
 
 
@@ -271,8 +270,8 @@ def test_an_empty_batch_gives_an_empty_result_and_gradient(name, mode):
         lambda: keras_gumbel.StraightThroughGumbel(seed=7),
         lambda: keras_gumbel.StraightThroughGumbel(seed=7, gradient_estimator="gumbel_rao"),
         lambda: keras_gumbel.StraightThroughGumbel(seed=7, gradient_estimator="reinmax"),
-        lambda: keras_gumbel.RelaxedBernoulli(seed=7, straight_through=True),
-        lambda: keras_gumbel.GumbelAttention(mode="straight_through", seed=7),
+        lambda: keras_gumbel.RelaxedBernoulli(seed=7, hard=True),
+        lambda: keras_gumbel.GumbelAttention(hard=True, seed=7),
     ],
     ids=["straight_through", "gumbel_rao", "reinmax", "bernoulli", "attention"],
 )

@@ -88,9 +88,9 @@ CASES = {
         supports_masking=True,
         passes_mask=True,
     ),
-    "RelaxedBernoulli(straight_through)": dict(
+    "RelaxedBernoulli(hard)": dict(
         layer_class=keras_gumbel.RelaxedBernoulli,
-        init_kwargs=dict(temperature=0.5, straight_through=True, seed=5),
+        init_kwargs=dict(temperature=0.5, hard=True, seed=5),
         input_shape=(2, 3, 4),
         symbolic_shape=(None, None, None),
         supports_masking=True,
@@ -98,7 +98,7 @@ CASES = {
     ),
     "GumbelAttention": dict(
         layer_class=keras_gumbel.GumbelAttention,
-        init_kwargs=dict(mode="straight_through", temperature=0.5, trainable_temperature=True, seed=6, name="attend"),
+        init_kwargs=dict(hard=True, temperature=0.5, trainable_temperature=True, seed=6, name="attend"),
         input_shape=[(8, 4), (8, 5, 4), (8, 5, 2)],
         symbolic_shape=[(None, 4), (None, None, 4), (None, None, 2)],
         supports_masking=True,

@@ -55,3 +55,21 @@ def test_reinmax_refuses_a_trainable_temperature():
     with pytest.raises(ValueError, match="trainable_temperature=True"):
         keras_gumbel.StraightThroughGumbel(gradient_estimator="reinmax", trainable_temperature=True)
     keras_gumbel.StraightThroughGumbel(gradient_estimator="gumbel_rao", trainable_temperature=True)
+
+
+def test_the_default_layer_is_the_hard_gumbel_softmax_op():
+    # StraightThroughGumbel is `ops.gumbel_softmax(..., hard=True)` as a layer: the same draws and gradients.
+    from keras_gumbel import ops as gumbel_ops
+
+    layer, stream = keras_gumbel.StraightThroughGumbel(0.6, seed=1), keras.random.SeedGenerator(1)
+    samplers = (lambda x: layer(x, training=True), lambda x: gumbel_ops.gumbel_softmax(x, 0.6, hard=True, seed=stream))
+    variable = tf.Variable(np.tile(LOGITS, (256, 1)))
+    for _ in range(2):  # draw after draw
+        draws, gradients = [], []
+        for sample in samplers:
+            with tf.GradientTape() as tape:
+                draws.append(sample(variable))
+                loss = tf.reduce_sum(tf.sin(draws[-1] * VALUES))
+            gradients.append(tape.gradient(loss, variable).numpy())
+        np.testing.assert_array_equal(draws[0].numpy(), draws[1].numpy())
+        np.testing.assert_array_equal(gradients[0], gradients[1])
