@@ -17,7 +17,7 @@ ALLOWED = {
     "_backend": {"_tf_private"},
     "_sampling": {"_backend", "_validation"},
     "_sinkhorn": {"_sampling", "_backend", "_validation"},
-    "ops": {"_sampling", "_sinkhorn", "_backend", "_validation"},
+    "ops": {"ops", "_sampling", "_sinkhorn", "_backend", "_validation"},
     "layers": {"ops", "_sampling", "_backend", "_validation", "_deprecation", "_tf_private", "distributions", "layers"},
     "schedules": {"_validation"},
     "callbacks": {"layers", "_tf_private", "_validation"},
@@ -33,7 +33,7 @@ ALLOWED = {
     },
     "reinforce": {"estimators"},
     "distributions": {"_backend"},
-    "diagnostics": {"ops", "estimators", "reinforce", "distributions", "_backend", "_validation"},
+    "diagnostics": {"diagnostics", "ops", "estimators", "reinforce", "distributions", "_backend", "_validation"},
 }
 
 

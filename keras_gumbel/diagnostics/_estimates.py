@@ -1,78 +1,9 @@
-"""Estimator diagnostics: bias, variance and cost of gradient estimators against the exact gradient.
+"""Estimates of a gradient through the estimators' registry, and their bias, variance and cost.
 
-Two small problems have an exact gradient by enumeration:
-
-- categorical (`variable="categorical"`): `z ~ Categorical(softmax(logits))`
-  over K one-hot values, for which
-
-      grad_logits E[f] = p * (F - p . F),  p = softmax(logits),  F_k = f(one_hot(k));
-
-- binary (`variable="binary"`): a vector `b` of n independent bits,
-  `b_i ~ Bernoulli(sigmoid(logits_i))`, for which
-
-      grad_logits E[f] = sum_b p(b) f(b) (b - sigmoid(logits))
-
-  over the 2^n values of b.
-
-So any estimator's bias, variance and mean squared error can be measured,
-not guessed, along with its cost: the evaluations of f it makes per
-estimate (counted, not declared). Every estimator is measured on one path:
-the `Estimator` a registered name makes (`keras_gumbel.estimators.get`, any
-of `keras_gumbel.estimators.names()`; or an `Estimator` object) computes its
-loss with `estimate`, as the training helpers call it, one independent
-estimate per row of a batch (rows do not interact, so the gradient of the
-summed loss holds each row's estimate), from `num_samples` samples per
-estimate. The built-in ones:
-
-| estimator | variables | estimates | evaluations of f |
-| --- | --- | --- | --- |
-| `gumbel_softmax`, `straight_through`, `gumbel_rao`, `reinmax` | both | grad E[f], biased | `num_samples`, and grad f |
-| `reinforce` | both | grad E[f] | `num_samples` |
-| `reinforce_leave_one_out` | both | grad E[f] | `num_samples` |
-| `vimco` | both | grad E[log mean_S exp f] | S = `num_samples` |
-| `enumerate` | both | grad E[f], exactly | K, or 2^n |
-| `unordered_set` | both | grad E[f] | k = `num_samples` |
-| `arm`, `disarm` | binary | grad E[f] | `num_samples` (pairs of 2) |
-| `arsm` | both | grad E[f] | `num_samples` (1 + K (K - 1) / 2) |
-| `rebar` | both | grad E[f] | 3 `num_samples`, and grad f |
-| `relax` | both | grad E[f] | `num_samples` (and 2 of its network) |
-| `indecater` | both | grad E[f] | `num_samples` D K, for D variables of K categories |
-
-Binary variables are given to the estimators made for categorical ones
-only (those whose `variables` lack `"binary"`: `unordered_set`, `arsm`) as
-two-category variables with logits `[logits_i, 0]` (category 0 is the bit 1:
-the two-category Gumbel-Softmax is the binary Concrete), the gradient
-reaching `logits_i` through that embedding; `Pathwise` embeds bits so
-itself for `gumbel_rao` and `reinmax`, and uses `ops.relaxed_bernoulli` for
-Gumbel-Softmax and straight-through.
-
-VIMCO (an estimator whose `objective` is `"multi_sample_bound"`) maximises a
-multi-sample bound, not `E[f]`: with S samples it
-estimates `grad E[log((1/S) sum_s exp f(z_s))]`, so it is measured against
-the exact gradient of that objective (`exact_gradient(...,
-bound_samples=S)`, an enumeration of the K^S, or 2^(n S), tuples of samples).
-REBAR and RELAX (the estimators with weights of their own) are measured with
-their control variates as initialised (RELAX's network outputs 0: it starts
-as the plain score function), or after `control_variate_steps` Adam steps on
-their variance loss, the logits fixed.
-
-TensorFlow backend (it uses `tf.GradientTape`).
-
-Examples:
-    >>> import keras, numpy as np, keras_gumbel
-    >>> values = np.arange(4.0, dtype="float32")
-    >>> f = lambda z: (keras.ops.sum(z * values, axis=-1) - 1.5) ** 2
-    >>> logits = np.zeros(4, "float32")
-    >>> result = keras_gumbel.diagnostics.gradient_bias_variance(
-    ...     "reinforce_leave_one_out", logits, f, num_estimates=2000
-    ... )
-    >>> bool(result["bias"] < 5 * result["bias_standard_error"])  # unbiased
-    True
-    >>> result["evaluations"]  # of f, per estimate
-    4.0
+Private: `keras_gumbel.diagnostics` re-exports `ESTIMATORS`, `estimators_for`, `gradient_estimates` and
+`gradient_bias_variance`; import them from there.
 """
 
-import itertools
 import math
 
 import keras
@@ -81,25 +12,15 @@ import numpy as np
 from keras_gumbel import _backend
 from keras_gumbel import _validation
 from keras_gumbel import estimators
-
-__all__ = [
-    "ESTIMATORS",
-    "VARIABLES",
-    "estimators_for",
-    "exact_gradient",
-    "gradient_estimates",
-    "gradient_bias_variance",
-]
+from keras_gumbel.diagnostics._exact import _MAX_BITS
+from keras_gumbel.diagnostics._exact import _check_logits
+from keras_gumbel.diagnostics._exact import _check_variable
+from keras_gumbel.diagnostics._exact import _per_row
+from keras_gumbel.diagnostics._exact import exact_gradient
 
 # The registered names when this module was imported (`estimators_for` and the functions read the registry as it
 # is when called, with any estimator registered since).
 ESTIMATORS = estimators.names()
-
-VARIABLES = ("categorical", "binary")
-
-# The most bits the binary problem enumerates (2^n values of f), and tuples VIMCO's exact gradient sums over.
-_MAX_BITS = 16
-_MAX_TUPLES = 2**20
 
 
 def estimators_for(variable):
@@ -132,12 +53,6 @@ def estimators_for(variable):
     )
 
 
-def _check_variable(variable):
-    if variable not in VARIABLES:
-        raise ValueError(_validation.invalid("variable", f"one of {VARIABLES}", variable))
-    return variable
-
-
 def _check_estimator(estimator, variable):
     if isinstance(estimator, estimators.Estimator):
         variables = estimator.variables
@@ -156,122 +71,6 @@ def _check_estimator(estimator, variable):
             f"ones. Received: estimator={estimator!r}, variable={variable!r}"
         )
     return estimator
-
-
-def _check_logits(logits, variable="categorical"):
-    logits = np.asarray(logits)
-    if variable == "binary":
-        if (
-            logits.ndim != 1
-            or not 1 <= logits.shape[0] <= _MAX_BITS
-            or not np.issubdtype(logits.dtype, np.floating)
-            or not np.isfinite(logits).all()
-        ):
-            raise ValueError(
-                _validation.invalid("logits", f"a float vector of 1 to {_MAX_BITS} finite logits (one per bit)", logits)
-            )
-        return logits
-    if (
-        logits.ndim != 1
-        or logits.shape[0] < 2
-        or not np.issubdtype(logits.dtype, np.floating)
-        or np.isnan(logits).any()
-        or np.isposinf(logits).any()
-    ):
-        raise ValueError(_validation.invalid("logits", "a float vector of K >= 2 logits, none NaN or +inf", logits))
-    return logits
-
-
-def _per_row(f):
-    """`f` with its output checked: one value per row, [N] (or [N, 1], flattened)."""
-
-    def checked(z):
-        values = f(z)
-        shape = tuple(values.shape)
-        if shape == (z.shape[0], 1):
-            return keras.ops.reshape(values, (-1,))
-        if shape != (z.shape[0],):
-            raise ValueError(
-                f"`f` must map a batch of samples (one-hot vectors [N, K], or bits [N, n]) to one value per row, "
-                f"[N]; for input of shape {tuple(z.shape)} it returned shape {shape}."
-            )
-        return values
-
-    return checked
-
-
-def _log_sigmoid(x):
-    return -np.logaddexp(0.0, -x)
-
-
-def _support(logits, variable):
-    """Every value of the variable [C, D], its probability [C] and its score grad log p [C, D], in float64."""
-    logits = logits.astype(np.float64)
-    if variable == "categorical":
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        values = np.eye(len(logits))
-        return values, probabilities, values - probabilities
-    values = np.array(list(itertools.product((0.0, 1.0), repeat=len(logits))))  # [2^n, n]
-    log_p = values @ _log_sigmoid(logits) + (1.0 - values) @ _log_sigmoid(-logits)
-    return values, np.exp(log_p), values - 1.0 / (1.0 + np.exp(-logits))
-
-
-def exact_gradient(logits, f, variable="categorical", bound_samples=None):
-    """The exact gradient of E[f(z)] (or of VIMCO's multi-sample bound) by enumeration.
-
-    Args:
-        logits: A vector of K logits (`variable="categorical"`, `-inf` for an
-            impossible category) or of n bit logits (`"binary"`, n <= 16).
-        f: A function mapping a batch of samples, one-hot vectors [N, K] or
-            bits [N, n], to values [N] (or [N, 1]).
-        variable: `"categorical"` (z ~ Categorical(softmax(logits))) or
-            `"binary"` (independent bits, b_i ~ Bernoulli(sigmoid(logits_i))).
-        bound_samples: `None` for the gradient of `E[f(z)]`; an integer
-            S >= 2 for that of the multi-sample bound VIMCO estimates,
-            `E[log((1/S) sum_s exp f(z_s))]` over S independent samples,
-            summed over all C^S tuples of values (at most 2^20).
-
-    Returns:
-        A NumPy vector of partial derivatives, one per logit.
-
-    Raises:
-        ValueError: For logits, `variable`, `bound_samples` or an output of
-            `f` that do not fit.
-
-    Examples:
-        >>> import keras, numpy as np
-        >>> from keras_gumbel import diagnostics
-        >>> f = lambda b: keras.ops.sum(b, axis=-1)  # E[f] = sum sigmoid
-        >>> diagnostics.exact_gradient(np.zeros(2, "float32"), f, "binary")
-        array([0.25, 0.25])
-    """
-    variable = _check_variable(variable)
-    logits = _check_logits(logits, variable)
-    values, probabilities, score = _support(logits, variable)
-    if bound_samples is not None:
-        bound_samples = _validation.check_int("bound_samples", bound_samples, minimum=2)
-        count = len(values) ** bound_samples
-        if count > _MAX_TUPLES:
-            raise ValueError(
-                _validation.invalid(
-                    "bound_samples",
-                    f"a number of samples S whose {len(values)}^S tuples of values are at most {_MAX_TUPLES} "
-                    f"(here {len(values)}^{bound_samples} = {count})",
-                    bound_samples,
-                )
-            )
-    rewards = keras.ops.convert_to_numpy(_per_row(f)(keras.ops.convert_to_tensor(values.astype("float32"))))
-    rewards = np.asarray(rewards, dtype=np.float64)
-    if bound_samples is None:
-        return (probabilities * rewards) @ score
-    tuples = np.stack(np.unravel_index(np.arange(count), (len(values),) * bound_samples), axis=-1)  # [C^S, S]
-    tuple_rewards = rewards[tuples]
-    top = tuple_rewards.max(axis=1, keepdims=True)
-    bound = top[:, 0] + np.log(np.exp(tuple_rewards - top).mean(axis=1))
-    weights = probabilities[tuples].prod(axis=1) * bound
-    # grad E[L] = sum_tuples p(tuple) L(tuple) sum_s grad log p(z_s): L has no gradient of its own.
-    return sum(weights @ score[tuples[:, s]] for s in range(bound_samples))
 
 
 def _estimator_object(estimator, temperature, num_draws):
