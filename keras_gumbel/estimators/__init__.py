@@ -42,6 +42,7 @@ from keras_gumbel.estimators import score_function
 from keras_gumbel.estimators import vimco
 from keras_gumbel.estimators import enumeration
 from keras_gumbel.estimators import unordered_set
+from keras_gumbel.estimators import arsm
 from keras_gumbel.estimators import arm
 from keras_gumbel.estimators import relax
 
@@ -54,14 +55,14 @@ from keras_gumbel.estimators import registry
 from keras_gumbel.estimators import reinforce_model
 from keras_gumbel.estimators import training
 from keras_gumbel.estimators.arm import ARM
-from keras_gumbel.estimators.arm import ARSM
+from keras_gumbel.estimators.arsm import ARSM
 from keras_gumbel.estimators.arm import DisARM
 from keras_gumbel.estimators.arm import antithetic_bernoulli
 from keras_gumbel.estimators.arm import arm_gradient
 from keras_gumbel.estimators.arm import arm_loss
-from keras_gumbel.estimators.arm import arsm_actions
-from keras_gumbel.estimators.arm import arsm_gradient
-from keras_gumbel.estimators.arm import arsm_loss
+from keras_gumbel.estimators.arsm import arsm_actions
+from keras_gumbel.estimators.arsm import arsm_gradient
+from keras_gumbel.estimators.arsm import arsm_loss
 from keras_gumbel.estimators.arm import disarm_gradient
 from keras_gumbel.estimators.arm import disarm_loss
 from keras_gumbel.estimators.baselines import Baseline
@@ -121,6 +122,7 @@ __all__ = [
     "arm",
     "arm_gradient",
     "arm_loss",
+    "arsm",
     "arsm_actions",
     "arsm_gradient",
     "arsm_loss",

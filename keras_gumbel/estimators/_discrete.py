@@ -37,6 +37,12 @@ def as_float(tensor):
     return tensor
 
 
+def as_float_pair(logits, noise):
+    """`logits` as a floating tensor (`as_float`) and `noise` cast to its dtype."""
+    logits = as_float(logits)
+    return logits, ops.cast(ops.convert_to_tensor(noise), logits.dtype)
+
+
 def compute_logits(logits):
     """The policy's logits in the dtype the noise is computed in: float64 kept, anything else float32.
 

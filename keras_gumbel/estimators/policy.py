@@ -18,10 +18,10 @@ from keras import ops
 
 from keras_gumbel import _validation
 
-__all__ = ["DISTRIBUTIONS", "Policy"]
+__all__ = ["Policy"]
 
-#: The distributions `distribution=` names, each with the kind of variable it samples.
 DISTRIBUTIONS = {"one_hot_categorical": "categorical", "categorical": "index", "bernoulli": "binary"}
+"""The distributions the training helpers' `distribution=` names, each with the kind of variable it samples."""
 
 _KIND_NAMES = {
     "binary": "tfd.Bernoulli (or tfd.Independent of one)",
