@@ -89,11 +89,11 @@ class TestDistributionBridge:
         expected = {keras_gumbel.GumbelSoftmax: tfp.distributions.ExpRelaxedOneHotCategorical}
         assert isinstance(layer.distribution(logits), expected.get(layer_class, tfp.distributions.Logistic))
 
-    def test_log_space_configs_round_trip_and_exclude_straight_through(self):
+    def test_log_space_configs_round_trip_and_exclude_hard(self):
         for layer in (keras_gumbel.GumbelSoftmax(log_space=True), keras_gumbel.RelaxedBernoulli(log_space=True)):
             assert type(layer).from_config(layer.get_config()).log_space is True
         with pytest.raises(ValueError, match="`log_space`"):
-            keras_gumbel.RelaxedBernoulli(straight_through=True, log_space=True)
+            keras_gumbel.RelaxedBernoulli(hard=True, log_space=True)
 
 
 def test_a_missing_tfp_is_an_import_error_naming_the_extra(monkeypatch):

@@ -256,11 +256,11 @@ def _layer(name, form, layer_class, **options):
     return Case(name, make, form, is_layer=True, temperature=options.get("temperature", 1.0))
 
 
-def _attention(name, form, mode):
+def _attention(name, form, hard):
     def make(seed, sample_at_inference=False):
         return AttentionAsSampler(
             keras_gumbel.GumbelAttention(
-                mode=mode, temperature=TEMPERATURE, seed=seed, sample_at_inference=sample_at_inference
+                hard=hard, temperature=TEMPERATURE, seed=seed, sample_at_inference=sample_at_inference
             )
         )
 
@@ -361,9 +361,9 @@ CASES = [
     ),
     _layer("RelaxedBernoulli", "relaxed_binary", keras_gumbel.RelaxedBernoulli, temperature=T),
     _layer("RelaxedBernoulli(log_space)", "logit_binary", keras_gumbel.RelaxedBernoulli, temperature=T, log_space=True),
-    _layer("RelaxedBernoulli(straight_through)", "binary", keras_gumbel.RelaxedBernoulli, straight_through=True),
-    _attention("GumbelAttention(gumbel_softmax)", "relaxed", "gumbel_softmax"),
-    _attention("GumbelAttention(straight_through)", "one_hot", "straight_through"),
+    _layer("RelaxedBernoulli(hard)", "binary", keras_gumbel.RelaxedBernoulli, hard=True),
+    _attention("GumbelAttention", "relaxed", False),
+    _attention("GumbelAttention(hard)", "one_hot", True),
     _quantizer("GumbelVectorQuantizer"),
     _permutation_op("ops.gumbel_sinkhorn", "doubly_stochastic", functools.partial(ops.gumbel_sinkhorn, temperature=T)),
     _permutation_op(

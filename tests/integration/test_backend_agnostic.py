@@ -130,7 +130,7 @@ def test_tensorflow_only_parts_say_so():
 
 
 def test_relaxed_bernoulli_and_top_k_everywhere():
-    layer = keras_gumbel.RelaxedBernoulli(straight_through=True, seed=8)
+    layer = keras_gumbel.RelaxedBernoulli(hard=True, seed=8)
     samples = to_numpy(layer(np.zeros((20_000, 2), "float32"), training=True))
     assert set(np.unique(samples)) == {0.0, 1.0}
     assert abs(samples.mean() - 0.5) < 5 * np.sqrt(0.25 / samples.size)
@@ -165,7 +165,7 @@ def test_lower_variance_straight_through_gradients_everywhere(sampler):
 
 
 def test_gumbel_attention_everywhere():
-    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=11)
+    layer = keras_gumbel.GumbelAttention(hard=True, seed=11)
     rng = np.random.default_rng(5)
     query, keys = rng.normal(size=(4, 8)).astype("float32"), rng.normal(size=(4, 6, 8)).astype("float32")
     out, weights = layer(query, keys, return_attention_weights=True)
@@ -200,7 +200,7 @@ def test_hard_samples_of_an_empty_batch(sampler):
 
 
 def test_gumbel_attention_with_several_queries_everywhere():
-    layer = keras_gumbel.GumbelAttention(mode="straight_through", seed=12)
+    layer = keras_gumbel.GumbelAttention(hard=True, seed=12)
     rng = np.random.default_rng(6)
     query, keys = rng.normal(size=(4, 3, 8)).astype("float32"), rng.normal(size=(4, 6, 8)).astype("float32")
     out, weights = layer(query, keys, return_attention_weights=True)
