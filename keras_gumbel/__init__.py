@@ -27,7 +27,7 @@ from keras_gumbel.layers import GumbelVectorQuantizer
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
 
 __all__ = [
     "ConcreteSelector",
