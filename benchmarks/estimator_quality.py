@@ -49,6 +49,7 @@ ROWS = (
     ("ReinMax, t = 1, 1 sample", "reinmax", {"temperature": 1.0, "num_samples": 1}),
     ("REINFORCE, 1 sample", "reinforce", {"num_samples": 1}),
     ("REINFORCE leave-one-out, S = 4", "reinforce_leave_one_out", {"num_samples": 4}),
+    ("REINFORCE leave-one-out, S = 8", "reinforce_leave_one_out", {"num_samples": 8}),
     ("VIMCO, S = 4 (its bound)", "vimco", {"num_samples": 4}),
     ("enumeration", "enumerate", {}),
     ("unordered set, k = 2", "unordered_set", {"num_samples": 2}),
