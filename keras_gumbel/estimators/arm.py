@@ -212,14 +212,7 @@ def disarm_loss(logits, uniform, rewards, antithetic_rewards):
     `-sum(stop_gradient(disarm_gradient(...)) * logits)`, summed over an
     input's variables and averaged over the pairs and inputs.
 
-    Args:
-        logits: Logits of the Bernoulli variables, differentiable.
-        uniform: The uniforms of the pairs, [*samples, *logits.shape].
-        rewards: `R(b)` for `(b, b~) = antithetic_bernoulli(logits, uniform)`.
-        antithetic_rewards: `R(b~)`.
-
-    Returns:
-        A scalar tensor.
+    The arguments are those of `arm_loss`; it returns a scalar tensor.
 
     Examples:
         >>> import keras, keras_gumbel

@@ -209,9 +209,6 @@ class ARSM(Estimator):
     metric_names = ()
     variables = ("categorical",)
 
-    def check_num_samples(self, num_samples):
-        _validation.check_int("num_samples", num_samples, minimum=1)
-
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_gumbel import _validation
+from keras_gumbel.estimators.registry import Configurable
 
 __all__ = [
     "Baseline",
@@ -69,7 +70,7 @@ def leave_one_out_baseline(rewards, axis=0):
     return ops.divide(ops.subtract(total, rewards), ops.subtract(num_samples, 1))
 
 
-class Baseline:
+class Baseline(Configurable):
     """The interface of a baseline: a value subtracted from the rewards, the loss that trains it, its metrics.
 
     A subclass sets `metric_names` and implements `estimate`; one that keeps
@@ -81,14 +82,6 @@ class Baseline:
 
     #: The names of the metrics `estimate` returns, in the order logs list them.
     metric_names = ("baseline",)
-
-    def get_config(self):
-        """The constructor's arguments: `from_config(get_config())` makes an equal baseline."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def layer(self):
         """The Keras layer holding the baseline's state or weights, or `None`.

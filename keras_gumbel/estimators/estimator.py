@@ -2,10 +2,13 @@
 
 from keras import ops
 
+from keras_gumbel import _validation
+from keras_gumbel.estimators.registry import Configurable
+
 __all__ = ["Estimator"]
 
 
-class Estimator:
+class Estimator(Configurable):
     """The interface of an estimator of `grad E_{a ~ p_theta}[R(a)]` from sampled actions and their rewards.
 
     For each batch, the training helpers (`make_train_step`, `ReinforceModel`)
@@ -71,15 +74,6 @@ class Estimator:
         """The Keras layers holding the estimator's state or weights."""
         return []
 
-    def get_config(self):
-        """The constructor's arguments: `from_config(get_config())` makes an equal estimator."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        """The estimator of a `get_config` dict."""
-        return cls(**config)
-
     def __repr__(self):
         def shown(value):
             # A nested object's serialized config reads as its class name.
@@ -89,7 +83,8 @@ class Estimator:
         return f"{type(self).__name__}({arguments})"
 
     def check_num_samples(self, num_samples):
-        """Raises a `ValueError` if `num_samples` samples per input are too few for this estimator."""
+        """Raises a `ValueError` if `num_samples` samples per input are too few for this estimator (default: < 1)."""
+        _validation.check_int("num_samples", num_samples, minimum=1)
 
     def build(self, logits_shape):
         """Creates the weights that depend on the shape of the policy's output, `[batch, ...]`; by default none."""

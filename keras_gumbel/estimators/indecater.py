@@ -29,7 +29,6 @@ Reference:
 from keras import ops
 
 from keras_gumbel import _sampling
-from keras_gumbel import _validation
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
 from keras_gumbel.estimators.policy import Policy
@@ -135,9 +134,6 @@ class IndeCateR(Estimator):
     """
 
     metric_names = ("reward",)
-
-    def check_num_samples(self, num_samples):
-        _validation.check_int("num_samples", num_samples, minimum=1)
 
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training

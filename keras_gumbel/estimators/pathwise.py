@@ -84,9 +84,6 @@ class Pathwise(Estimator):
     def get_config(self):
         return {"relaxation": self.relaxation, "temperature": self.temperature, "num_draws": self.num_draws}
 
-    def check_num_samples(self, num_samples):
-        _validation.check_int("num_samples", num_samples, minimum=1)
-
     def sample(self, logits, binary, seed):
         """A sample of the relaxation for `logits` (bits for `binary`), differentiable in the logits."""
         t, relaxation = self.temperature, self.relaxation

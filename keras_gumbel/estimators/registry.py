@@ -29,6 +29,24 @@ from keras_gumbel import _validation
 
 __all__ = ["deserialize", "get", "names", "register", "serialize"]
 
+
+class Configurable:
+    """What estimators and baselines share with Keras objects: `get_config` and `from_config`.
+
+    `get_config` returns the constructor's arguments (none by default), so
+    that `from_config(get_config())` makes an equal object.
+    """
+
+    def get_config(self):
+        """The constructor's arguments: `from_config(get_config())` makes an equal object."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        """The object of a `get_config` dict."""
+        return cls(**config)
+
+
 # name -> (class, the arguments the name fixes), in registration order.
 _REGISTRY = {}
 

@@ -146,9 +146,6 @@ class _ControlVariateEstimator(Estimator):
     def layers(self):
         return [self.parameters] + ([] if self.surrogate is None else [self.surrogate])
 
-    def check_num_samples(self, num_samples):
-        _validation.check_int("num_samples", num_samples, minimum=1)
-
     def build(self, logits_shape):
         """Builds an unbuilt surrogate for relaxed samples of the policy's logits, `[batch, *event]`."""
         surrogate = self.surrogate

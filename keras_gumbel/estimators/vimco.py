@@ -128,18 +128,12 @@ def vimco_loss(log_prob, log_weights):
     keyword meanwhile.
 
     Args:
-        log_prob: `log q_theta(z_s)` of S samples of each input, [S, ...]
-            (S >= 2), differentiable in theta.
-        log_weights: The log-weights `l_s` of the same samples, [S, ...] like
-            `log_prob`, e.g. `log p(x, z_s) - log q(z_s | x)`; gradients
-            through them are kept.
+        log_prob: As `vimco_terms`: `log q_theta(z_s)`, [S, ...], S >= 2.
+        log_weights: As `vimco_terms`: the log-weights `l_s`, [S, ...].
 
     Returns:
-        A scalar: the mean over the inputs of `-L`.
-
-    Raises:
-        ValueError: If there are fewer than 2 samples, or the shapes differ
-            (static shapes only).
+        A scalar: the mean over the inputs of `-L`. Raises what `vimco_terms`
+        raises.
 
     Examples:
         >>> import keras, keras_gumbel
