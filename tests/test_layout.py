@@ -161,3 +161,17 @@ def test_the_private_attribute_check_catches_an_overridden_hook_and_a_reach_insi
         "    return layer._seed_generators + getattr(layer, '_seed_generators')\n"
     )
     assert sorted(line for line, _ in _private_uses(ast.parse(source), private)) == [2, 3, 5, 5]
+
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+def test_each_module_has_a_test_module_of_its_name():
+    """keras_gumbel/<path>/<module>.py has a tests/**/test_<module>.py (a leading underscore dropped)."""
+    test_modules = {path.name for path in TESTS.rglob("test_*.py")}
+    missing = [
+        f"  keras_gumbel/{path.relative_to(PACKAGE)}: no tests/**/test_{path.stem.lstrip('_')}.py"
+        for path in MODULES
+        if path.name != "__init__.py" and f"test_{path.stem.lstrip('_')}.py" not in test_modules
+    ]
+    assert not missing, "modules without a test module of their own (one per package module):\n" + "\n".join(missing)
