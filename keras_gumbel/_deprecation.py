@@ -2,8 +2,8 @@
 
 `renamed_arguments(since, old="new", ...)` maps an old keyword to its new name; `reordered_arguments(since,
 old_order)` reads a call that passes every one of those arguments by position in their old order, warning, and
-reads keywords (and the new order, once the warning is gone) as the new signature says. `renamed_value` maps an old
-value of an argument to its new one.
+reads keywords (and the new order, once the warning is gone) as the new signature says; `warn(message)` is the
+warning itself, for the spellings a decorator cannot map (a layer's old argument, in its config too).
 """
 
 import functools

@@ -48,3 +48,32 @@ def numpy_sinkhorn(log_alpha, temperature, num_iterations):
         x = x - scipy.special.logsumexp(x, axis=-1, keepdims=True)
         x = x - scipy.special.logsumexp(x, axis=-2, keepdims=True)
     return np.exp(x)
+
+
+def assert_unbiased(estimates, exact):
+    """The mean of the estimates within 5 standard errors of the exact gradient, in every component."""
+    estimates = np.asarray(estimates, np.float64)
+    mean = estimates.mean(axis=0)
+    standard_error = estimates.std(axis=0) / np.sqrt(len(estimates))
+    assert np.all(np.abs(mean - exact) < 5 * standard_error + 1e-6), (mean, exact, standard_error)
+
+
+def estimate_per_row(estimator, logits, rows, build, reward, num_samples, seed=(1, 2)):
+    """`estimator.estimate` on a batch of `rows` copies of one policy's logits: one estimate per row.
+
+    The loss averages over the rows, so row i's gradient is -estimate_i / rows.
+    """
+    import tensorflow as tf
+
+    tiled = tf.Variable(np.tile(logits, (rows,) + (1,) * np.ndim(logits)))
+    with tf.GradientTape() as tape:
+        loss, metrics, rewards = estimator.estimate(
+            build(tiled),
+            lambda actions: tf.cast(reward(actions), tf.float32),
+            None,
+            num_samples,
+            tf.constant(seed, tf.int32),
+            None,
+            training=True,
+        )
+    return -tape.gradient(loss, tiled).numpy() * rows, metrics, rewards

@@ -73,7 +73,8 @@ def register(name, **arguments):
         if known is not None and (known[0].__qualname__, known[0].__module__) != (cls.__qualname__, cls.__module__):
             raise ValueError(f"The estimator name {name!r} is already registered to {known[0].__name__}.")
         _REGISTRY[name] = entry
-        if not keras.saving.get_registered_name(cls).startswith("keras_gumbel>"):
+        # With Keras too, unless the class is registered already (ours, or a user's under their own package).
+        if keras.saving.get_registered_name(cls) == cls.__name__:
             keras.saving.register_keras_serializable(package="keras_gumbel")(cls)
         return cls
 

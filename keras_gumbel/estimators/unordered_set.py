@@ -52,6 +52,7 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_gumbel import _backend
 from keras_gumbel import _deprecation
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
@@ -200,7 +201,7 @@ def unordered_set_terms(log_prob, rewards):
     fixed_reward = ops.stop_gradient(rewards)
     # b(S, s_i) = sum_j p(s_j) R^{D\s_i}(S, s_j) f(s_j), [..., k] -> [k, ...].
     rewards_last = ops.moveaxis(fixed_reward, 0, -1)
-    baseline_weights = ops.exp(ops.add(ops.expand_dims(ops.moveaxis(fixed_log_prob, 0, -1), -2), log_r2))
+    baseline_weights = ops.exp(_backend.add(ops.expand_dims(ops.moveaxis(fixed_log_prob, 0, -1), -2), log_r2))
     baseline = ops.moveaxis(ops.sum(ops.multiply(baseline_weights, ops.expand_dims(rewards_last, -2)), -1), -1, 0)
     estimate = ops.sum(ops.multiply(ops.exp(ops.add(fixed_log_prob, log_r1)), rewards), axis=0)  # [...]
     # grad p(s_i) R(S, s_i) (f(s_i) - b(S, s_i)): exp(log_prob) carries grad p(s_i) = p(s_i) grad log p(s_i).
@@ -308,8 +309,9 @@ def sample_without_replacement(logits, k, seed=None):
         prefix = ops.pad(prefix, (*padding, (0, 0)))
     for variable in range(1, num_variables):
         valid = ops.expand_dims(perturbed > -np.inf, -1)  # [B, k, 1]: padding has no children
-        children_log_p = ops.add(ops.expand_dims(beam_log_p, -1), log_p[:, None, variable, :])  # [B, k, K]
-        children = ops.add(children_log_p, noise[:, variable])
+        # _backend.add: keras.ops.add on TensorFlow takes a second operand [1, 1, K] (a batch of one) for a bias.
+        children_log_p = _backend.add(ops.expand_dims(beam_log_p, -1), log_p[:, None, variable, :])  # [B, k, K]
+        children = _backend.add(children_log_p, noise[:, variable])
         shifted = _truncated_gumbel(children, ops.max(children, axis=-1, keepdims=True), ops.expand_dims(perturbed, -1))
         shifted = ops.where(valid, shifted, -np.inf)
         perturbed, chosen = ops.top_k(ops.reshape(shifted, (-1, k * num_classes)), k)  # [B, k]

@@ -231,3 +231,11 @@ def test_the_estimator_draws_distinct_actions_of_the_policys_kind(kind):
     assert all(len({row.tobytes() for row in rows[:, b]}) == 3 for b in range(6))  # distinct per input
     assert float(metrics["reward"]) == pytest.approx(-float(loss))
     assert np.isfinite(tape.gradient(loss, logits).numpy()).all()
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_a_batch_of_one_with_several_variables_draws_distinct_values(k):
+    # Keras' TensorFlow add took the [1, 1, K] operand of a batch of one for a bias (and failed to reshape).
+    values = to_numpy(estimators.sample_without_replacement(np.zeros((1, 2, 3), "float32"), k, seed=1))  # [k, 1, 2]
+    assert values.shape == (k, 1, 2)
+    assert len({tuple(row) for row in values[:, 0]}) == k
