@@ -144,11 +144,19 @@ def max_and_argmax(x, axis):
 
 
 def argmax(x, axis):
-    """Index of the largest entry along `axis` (the first one on ties)."""
+    """Index of the largest entry along `axis` (the first one on ties).
+
+    On JAX `jnp.argmax` itself: `keras.ops.argmax` first moves -0.0 below 0.0 with `jnp.signbit`, a bit cast that
+    ONNX has no op for (jax2onnx wrote a model onnxruntime refused); which of two zeros wins does not matter here.
+    """
     if backend() == "tensorflow":
         import tensorflow as tf
 
         return tf.argmax(x, axis=axis)
+    if backend() == "jax":
+        import jax.numpy as jnp
+
+        return jnp.argmax(x, axis=axis)
     return keras.ops.argmax(x, axis=axis)
 
 

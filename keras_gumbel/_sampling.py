@@ -66,10 +66,11 @@ def top_k_arguments(logits, k):
     return logits, k, out_dtype
 
 
-def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
+def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False, differentiable=True):
     """The computation behind `relaxed_bernoulli` and `RelaxedBernoulli` (arguments checked).
 
-    `log_space=True` returns the relaxed sample's logit, `(logits + L) / temperature`.
+    `log_space=True` returns the relaxed sample's logit, `(logits + L) / temperature`. `differentiable=False`
+    (the layers at inference) gives a hard sample no gradient: the same values, without the custom gradient.
     """
     logits, _, out_dtype = prepare(logits)
     if add_noise:
@@ -82,6 +83,9 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False):
         return ops.cast(ops.sigmoid(scaled), out_dtype)
     # 1[logits + L > 0] whatever the temperature (NaN stays NaN), by selects only.
     hard_value = step(logits)
+    if not differentiable:
+        # At inference: no custom gradient for exporters to trip on (see `categorical`).
+        return ops.cast(hard_value, out_dtype)
 
     def grad(scaled, upstream):
         y = ops.sigmoid(scaled)
@@ -226,7 +230,7 @@ def compute_dtype_for(dtype):
     return "float64" if dtype == "float64" else "float32"
 
 
-def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=False):
+def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=False, differentiable=True):
     """The computation behind `gumbel_softmax` and the layers (arguments checked).
 
     Args:
@@ -238,13 +242,20 @@ def categorical(logits, temperature, axis, hard, seed, add_noise, log_space=Fals
         add_noise: If `False`, no noise is added: the result is
             `softmax(logits / temperature)` or `one_hot(argmax(logits))`.
         log_space: Return `log_softmax` instead of `softmax` (not with `hard`).
+        differentiable: If `False` (the layers at inference), a hard result
+            has no gradient: the same one-hot, without the custom gradient
+            that exporters cannot read.
     """
     logits, _, out_dtype = prepare(logits)
     inverse = inverse_temperature(temperature, logits.dtype)
     if add_noise:
         logits = perturb(logits, seed)
     scaled = ops.multiply(logits, inverse)
-    if hard:
+    if hard and not differentiable:
+        # At inference nothing differentiates the choice: no custom gradient, which exporters cannot read (jax2tf's
+        # SavedModel, the TorchScript ONNX exporter). The forward is the same.
+        result = one_hot_of_argmax(logits, axis)
+    elif hard:
         # The choice is argmax(logits + g), whatever the temperature (which only shapes the gradient).
         result = with_softmax_gradient(one_hot_of_argmax(logits, axis), scaled, axis)
     elif log_space:

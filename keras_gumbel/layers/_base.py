@@ -174,10 +174,15 @@ class CategoricalLayer(TemperatureLayer):
         axis = _validation.check_category_axis(inputs, self.axis, name="inputs")
         if mask is not None:
             inputs = _mask_categories(inputs, mask, axis)
-        return self._draw(inputs, self._current_temperature(), axis, self._add_noise(training))
+        add_noise = self._add_noise(training)
+        return self._draw(inputs, self._current_temperature(), axis, add_noise, differentiable=bool(training))
 
-    def _draw(self, inputs, temperature, axis, add_noise):
-        """The sample (or, without noise, the deterministic output) for checked inputs."""
+    def _draw(self, inputs, temperature, axis, add_noise, differentiable=True):
+        """The sample (or, without noise, the deterministic output) for checked inputs.
+
+        At inference (`training` false) a hard output carries no gradient (`differentiable=False`): nothing trains
+        there, and exporters cannot read a custom gradient.
+        """
         return _sampling.categorical(
             inputs,
             temperature,
@@ -186,6 +191,7 @@ class CategoricalLayer(TemperatureLayer):
             seed=self.seed_generator,
             add_noise=add_noise,
             log_space=self.log_space,
+            differentiable=differentiable,
         )
 
     def distribution(self, logits):

@@ -183,6 +183,7 @@ class GumbelAttention(TemperatureLayer):
             hard=self.hard,
             seed=self.seed_generator,
             add_noise=add_noise,
+            differentiable=bool(training),
         )
         if any_valid is not None:
             weights = ops.where(any_valid, weights, ops.zeros_like(weights))

@@ -234,6 +234,7 @@ class GumbelVectorQuantizer(TemperatureLayer):
             hard=True,
             seed=self.seed_generator,
             add_noise=self._add_noise(training),
+            differentiable=bool(training),
         )
         codebook = ops.reshape(self.codebook, (self.num_groups, self.num_codes, -1))
         codevectors = ops.einsum("ngv,gvd->ngd", ops.cast(codes, codebook.dtype), codebook)

@@ -111,6 +111,7 @@ class RelaxedBernoulli(TemperatureLayer):
             self.seed_generator,
             self._add_noise(training),
             self.log_space,
+            differentiable=bool(training),
         )
 
     def distribution(self, logits):

@@ -122,12 +122,13 @@ class StraightThroughGumbel(CategoricalLayer):
         self.gradient_estimator = gradient_estimator
         self.num_draws = _validation.check_int("num_draws", num_draws, minimum=1)
 
-    def _draw(self, inputs, temperature, axis, add_noise):
-        if add_noise and self.gradient_estimator == "gumbel_rao":
+    def _draw(self, inputs, temperature, axis, add_noise, differentiable=True):
+        # Their forward is the plain sample's: at inference (not differentiable) the plain one, no custom gradient.
+        if add_noise and differentiable and self.gradient_estimator == "gumbel_rao":
             return gumbel_ops.gumbel_rao(inputs, temperature, self.num_draws, axis=axis, seed=self.seed_generator)
-        if add_noise and self.gradient_estimator == "reinmax":
+        if add_noise and differentiable and self.gradient_estimator == "reinmax":
             return gumbel_ops.reinmax(inputs, temperature, axis=axis, seed=self.seed_generator)
-        return super()._draw(inputs, temperature, axis, add_noise)
+        return super()._draw(inputs, temperature, axis, add_noise, differentiable)
 
     def get_config(self):
         config = super().get_config()
