@@ -1,37 +1,47 @@
 """Gradient estimators for expectations over samples whose reward has no gradient.
 
-- `score_function`: `score_function_terms`, `score_function_loss` (pure maths)
-  and `ScoreFunction`, the REINFORCE estimator with a baseline and an entropy
-  bonus.
-- `baselines`: `leave_one_out_baseline` and the `Baseline` objects
-  (`LeaveOneOut`, `MovingAverageBaseline`, `Learned`); `baselines.get` turns a
-  `baseline=` argument into one.
-- `vimco`: `vimco_loss` and `VIMCO`, the multi-sample bound with leave-one-out
-  baselines (Mnih & Rezende, 2016).
-- `enumeration`: `enumeration_loss`, `exact_expectation` and `Enumerate`,
-  the expectation summed over a small support (zero variance).
-- `unordered_set`: `unordered_set_loss`, `sample_without_replacement` and
-  `UnorderedSet`, k samples without replacement with a built-in baseline
-  (Kool, van Hoof & Welling, 2020).
-- `Estimator`: the interface the training helpers call; new estimators
-  implement it.
-- `arm`: ARM and DisARM (binary) and ARSM (categorical), from antithetic or
-  swapped samples: `antithetic_bernoulli`, `arm_gradient`, `arm_loss`,
-  `disarm_gradient`, `disarm_loss`, `arsm_actions`, `arsm_gradient`,
-  `arsm_loss` (pure maths) and the estimators `ARM`, `DisARM`, `ARSM`.
-- `relax`: REBAR and RELAX, the score function with a control variate from
-  the Concrete relaxation at a conditional draw, trained to lower the
-  variance: `conditional_relaxation`, `relax_gradient`, `relax_loss`,
-  `relax_variance` and the estimators `REBAR`, `RELAX` (TensorFlow).
-- `training`: `make_train_step` (custom loops) and `ReinforceModel` (`fit`),
-  which train a policy with any estimator (TensorFlow backend).
+The interface and its plumbing:
+
 - `registry`: `get("disarm")`, `serialize`, `deserialize`, `names()` and
   `register`, the one list of estimators by name, as `keras.optimizers.get`
   has for optimizers.
+- `Estimator`: the interface the training helpers call; new estimators
+  implement it. `Policy` (`policy`): the batch's distribution with its
+  logits, kind of variable and action form, as the helpers hand it over.
+- `baselines`: `leave_one_out_baseline` and the `Baseline` objects
+  (`LeaveOneOut`, `MovingAverageBaseline`, `Learned`); `baselines.get` turns a
+  `baseline=` argument into one.
+- `training` and `reinforce_model`: `make_train_step` (custom loops) and
+  `ReinforceModel` (`fit`), which train a policy with any estimator
+  (TensorFlow backend).
 
-All but `training` run on every backend (keras.ops only). Every public module
-of this package is imported here, so a new estimator module registers its
-estimators (and re-exports its `__all__`) without an edit to this file.
+The families, each a module registering its estimators, with pure functions
+for custom losses:
+
+- `pathwise`: `Pathwise`, the relaxed gradients (Gumbel-Softmax,
+  straight-through, Gumbel-Rao, ReinMax) as estimators.
+- `score_function`: `score_function_terms`, `score_function_loss` and
+  `ScoreFunction`, the REINFORCE estimator with a baseline and an entropy
+  bonus.
+- `vimco`: `vimco_terms`, `vimco_loss` and `VIMCO`, the multi-sample bound
+  with leave-one-out baselines (Mnih & Rezende, 2016).
+- `enumeration`: `enumeration_loss`, `exact_expectation` and `Enumerate`,
+  the expectation summed over a small support (zero variance).
+- `unordered_set`: `unordered_set_terms`, `unordered_set_loss`,
+  `sample_without_replacement` and `UnorderedSet`, k samples without
+  replacement with a built-in baseline (Kool, van Hoof & Welling, 2020).
+- `arm` and `arsm`: ARM and DisARM (binary, antithetic pairs) and ARSM
+  (categorical, swapped Dirichlet draws).
+- `relax`: REBAR and RELAX, the score function with a control variate from
+  the Concrete relaxation at a conditional draw, trained to lower the
+  variance (TensorFlow).
+- `indecater`: IndeCateR, each variable's categories summed exactly, the
+  others sampled (De Smet et al., 2023).
+
+The pure functions run on every backend (keras.ops only); the training
+helpers and REBAR/RELAX need TensorFlow. Every public module of this package
+is imported here, so a new estimator module registers its estimators (and
+re-exports its `__all__`) without an edit to this file.
 """
 
 # isort: skip_file

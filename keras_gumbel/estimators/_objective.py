@@ -135,6 +135,14 @@ def _apply_gradients(optimizer, tape, loss, variables):
     # The gradients of `loss * scale`: backpropagation starts from `scale` instead of 1.
     gradients = tape.gradient(loss, variables, output_gradients=scale)
     # Per-variable sums in float32: a float64 policy may train next to a float32 baseline.
+    if all(g is None for g in gradients):
+        raise ValueError(
+            "No gradient reaches the weights being trained (the policy's and the estimator's): the loss does not "
+            "depend on them. With a pathwise estimator (Pathwise: 'gumbel_softmax', 'straight_through', "
+            "'gumbel_rao', 'reinmax') `reward_fn` must be differentiable in the actions (no argmax, no cast to "
+            "integers); a reward without a gradient needs the score function or another estimator of "
+            "keras_gumbel.estimators.names(). Otherwise check that the policy is trainable."
+        )
     squares = [tf.cast(tf.reduce_sum(tf.square(g)), tf.float32) for g in gradients if g is not None]
     norm = tf.sqrt(tf.add_n(squares) if squares else 0.0) / scale
     optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])

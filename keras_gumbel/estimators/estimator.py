@@ -97,11 +97,14 @@ class Estimator(Configurable):
         log-probabilities, and returns `loss(...)` on them with the rewards.
 
         Args:
-            distribution: The policy's distribution for the batch (a TFP
-                distribution in the training helpers, e.g.
-                `OneHotCategorical(logits)` or `Independent(Bernoulli)`):
-                batch shape [B, ...]. Estimators that need the logits read
-                `distribution.logits_parameter()`.
+            distribution: The policy's distribution for the batch, batch
+                shape [B, ...]: in the training helpers a `Policy`, the TFP
+                distribution (`OneHotCategorical(logits)`,
+                `Independent(Bernoulli)`, ...) with its `logits`, `kind` and
+                action form worked out; every other attribute is the
+                distribution's. Estimators that need the logits read
+                `Policy.of(distribution).require(name, kinds)` (a TFP
+                distribution given directly works too).
             evaluate: `evaluate(actions) -> rewards`: actions [S', B, ...] for
                 any S' (not only `num_samples`) to their rewards [S', B]
                 (float32), in one `reward_fn` call on S' * B rows. Sampled

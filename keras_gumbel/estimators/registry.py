@@ -23,6 +23,8 @@ Examples:
     {}
 """
 
+import inspect
+
 import keras
 
 from keras_gumbel import _validation
@@ -38,7 +40,23 @@ class Configurable:
     """
 
     def get_config(self):
-        """The constructor's arguments: `from_config(get_config())` makes an equal object."""
+        """The constructor's arguments: `from_config(get_config())` makes an equal object.
+
+        The default is `{}`, for a constructor without arguments; a subclass
+        whose constructor takes some must return them, or saving refuses it
+        (rather than reload it with its defaults).
+        """
+        parameters = [
+            name
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+        if parameters:
+            raise NotImplementedError(
+                f"{type(self).__name__} takes the arguments {parameters} but does not implement `get_config`: "
+                "return them from `get_config` (e.g. {'beta': self.beta}) so that a saved model makes it anew with "
+                "the same ones."
+            )
         return {}
 
     @classmethod
@@ -67,15 +85,21 @@ def register(name, **arguments):
         raise ValueError(_validation.invalid("name", "a lower-case name without spaces, e.g. 'disarm'", name))
 
     def decorate(cls):
+        from keras_gumbel.estimators.estimator import Estimator
+
+        if not (isinstance(cls, type) and issubclass(cls, Estimator)):
+            raise TypeError(_validation.invalid("cls", "a subclass of keras_gumbel.estimators.Estimator", cls))
         entry = (cls, dict(arguments))
         # Re-registering the same class (a module reloaded) replaces its entry; another class may not take the name.
         known = _REGISTRY.get(name)
         if known is not None and (known[0].__qualname__, known[0].__module__) != (cls.__qualname__, cls.__module__):
             raise ValueError(f"The estimator name {name!r} is already registered to {known[0].__name__}.")
-        _REGISTRY[name] = entry
-        # With Keras too, unless the class is registered already (ours, or a user's under their own package).
+        # With Keras too, unless the class is registered already, under its own package's name (a user's class
+        # called ScoreFunction must not take keras_gumbel>ScoreFunction); then in the registry, so that a refusal
+        # leaves no name behind.
         if keras.saving.get_registered_name(cls) == cls.__name__:
-            keras.saving.register_keras_serializable(package="keras_gumbel")(cls)
+            keras.saving.register_keras_serializable(package=cls.__module__.split(".")[0])(cls)
+        _REGISTRY[name] = entry
         return cls
 
     return decorate
@@ -122,6 +146,15 @@ def get(identifier, **arguments):
         clash = sorted(set(fixed) & set(arguments))
         if clash:
             raise ValueError(f"The estimator name {identifier!r} fixes {clash} itself; received {arguments!r}.")
+        # object's own __init__ reads (*args, **kwargs) but takes nothing.
+        accepted = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
+        takes_any = any(parameter.kind == parameter.VAR_KEYWORD for parameter in accepted.values())
+        unknown = [] if takes_any else sorted(set(arguments) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"The estimator {identifier!r} ({cls.__name__}) takes no argument {unknown}; it takes "
+                f"{[name for name in accepted if name not in ('self', *fixed)]}. Received: {arguments!r}"
+            )
         return cls(**fixed, **arguments)
     raise TypeError(
         _validation.invalid("estimator", "a registered name, a serialized config or an Estimator", identifier)

@@ -1,5 +1,7 @@
 """`ReinforceModel`: a Keras model trained by an estimator inside `compile` / `fit` / `evaluate` (TensorFlow)."""
 
+import inspect
+
 import keras
 
 from keras_gumbel import _backend
@@ -27,11 +29,16 @@ def _serialize_function(name, function, owner):
             "(`model.save_weights`, `ModelCheckpoint(..., save_weights_only=True)`). "
             f"Received: {name}={function!r}"
         )
-    if not hasattr(function, "get_config") and not hasattr(function, "__name__"):
+    serializable_object = hasattr(function, "get_config") and hasattr(type(function), "from_config")
+    # Keras finds a plain function again by its name; a method, a tf.function or a partial it cannot.
+    if not inspect.isfunction(function) and not serializable_object:
         raise ValueError(
-            f"{owner} cannot save `{name}`={function!r}: it is neither a function nor an object with `get_config`. "
-            "Use a registered function (`@keras.saving.register_keras_serializable(package='my_package')`) or a "
-            "registered class with `get_config`, or save the weights only."
+            f"{owner} cannot save `{name}`={function!r}: Keras saves a plain function (by its registered name) or "
+            "an object of a registered class with `get_config` and `from_config`, and this is neither (a bound "
+            "method, a tf.function or a functools.partial cannot be found again by name). Pass the plain Python "
+            "function, defined with `def` and registered (`@keras.saving.register_keras_serializable("
+            "package='my_package')`; the training helpers trace it themselves), or such an object; or save the "
+            "weights only (`model.save_weights`, `ModelCheckpoint(..., save_weights_only=True)`)."
         )
     return keras.saving.serialize_keras_object(function)
 

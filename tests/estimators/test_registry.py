@@ -122,7 +122,8 @@ def test_an_estimator_of_ones_own_joins_the_registry_and_keras_serialization(cle
     assert estimators.get("my_tempered").scale == 2.0
     assert estimators.get("my_estimator", scale=3.0).scale == 3.0
     config = estimators.serialize(estimators.get("my_tempered"))
-    assert config["registered_name"] == "keras_gumbel>MyEstimator"
+    # Registered with Keras under its own package (its module's first name), never under keras_gumbel's.
+    assert config["registered_name"] == f"{MyEstimator.__module__.split('.')[0]}>MyEstimator"
     restored = estimators.deserialize(config)
     assert type(restored) is MyEstimator and restored.scale == 2.0
 
@@ -155,6 +156,41 @@ def test_a_name_cannot_be_taken_by_another_class_but_a_reloaded_one_replaces_its
     assert first is not second
     assert type(estimators.get("my_reloaded")) is second
     assert estimators.names().count("my_reloaded") == 1
+
+
+def test_a_users_class_named_as_ours_does_not_take_our_keras_name(clean_registry):
+    @estimators.register("my_score_function")
+    class ScoreFunction(estimators.Estimator):  # the name of keras_gumbel's
+        pass
+
+    assert keras.saving.get_registered_name(estimators.ScoreFunction) == "keras_gumbel>ScoreFunction"
+    assert keras.saving.get_registered_object("keras_gumbel>ScoreFunction") is estimators.ScoreFunction
+    restored = estimators.deserialize(estimators.serialize(estimators.ScoreFunction(baseline="leave_one_out")))
+    assert type(restored) is estimators.ScoreFunction
+
+
+def test_register_refuses_what_is_not_an_estimator_and_keeps_no_name(clean_registry):
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="subclass of keras_gumbel.estimators.Estimator"):
+        estimators.register("plain")(Plain)
+    assert "plain" not in estimators.names()
+
+
+def test_get_names_an_argument_the_estimator_does_not_take():
+    with pytest.raises(TypeError, match=r"'disarm' \(DisARM\) takes no argument \['foo'\]"):
+        estimators.get("disarm", foo=1)
+
+
+def test_an_estimator_with_arguments_but_no_get_config_is_refused_when_saved(clean_registry):
+    @estimators.register("my_forgetful")
+    class Forgetful(estimators.Estimator):
+        def __init__(self, beta=0.5):
+            self.beta = beta
+
+    with pytest.raises(NotImplementedError, match=r"Forgetful takes the arguments \['beta'\].*get_config"):
+        estimators.serialize(Forgetful(beta=2.0))
 
 
 def test_the_test_leaves_no_name_behind():

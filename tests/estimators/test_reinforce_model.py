@@ -101,7 +101,7 @@ def test_a_reward_that_is_neither_function_nor_configurable_object_cannot_be_sav
             return payoff_reward(contexts, actions)
 
     model = ReinforceModel(_policy(), Payoff(), seed=0)
-    with pytest.raises(ValueError, match=r"cannot save `reward_fn`=.*neither a function nor an object with `get_con"):
+    with pytest.raises(ValueError, match=r"cannot save `reward_fn`=.*plain function.*`get_config` and `from_config`"):
         model.get_config()
 
 

@@ -168,6 +168,34 @@ def test_a_lambda_reward_fails_at_save_time_naming_it_and_the_way_out(tmp_path):
 
 
 @tensorflow_only
+def test_a_reward_keras_cannot_find_by_name_fails_at_save_time(tmp_path):
+    import tensorflow as tf
+
+    class Rewards:
+        def reward(self, contexts, actions):
+            return bandit_reward(contexts, actions)
+
+    for reward_fn in (Rewards().reward, tf.function(bandit_reward)):
+        model = reinforce_model("reinforce", reward_fn=reward_fn)
+        fit(model, epochs=1)
+        with pytest.raises(ValueError, match=r"cannot save `reward_fn`.*plain Python function"):
+            model.save(tmp_path / "m.keras")
+        assert not (tmp_path / "m.keras").exists()
+
+
+@tensorflow_only
+def test_a_pathwise_estimator_with_a_reward_without_gradient_says_so():
+    import tensorflow as tf
+
+    def argmax_reward(contexts, actions):  # no gradient with respect to the actions
+        return tf.cast(tf.equal(tf.argmax(actions, -1), tf.argmax(contexts, -1) % NUM_ACTIONS), tf.float32)
+
+    model = reinforce_model("straight_through", reward_fn=argmax_reward)
+    with pytest.raises(ValueError, match=r"No gradient reaches.*differentiable in the actions"):
+        fit(model, epochs=1)
+
+
+@tensorflow_only
 def test_an_unregistered_reward_loads_with_custom_objects_and_otherwise_names_itself(tmp_path):
     model = reinforce_model("reinforce", reward_fn=unregistered_reward)
     fit(model, epochs=1)
