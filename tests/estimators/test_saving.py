@@ -91,8 +91,14 @@ def test_every_registered_estimator_round_trips_its_config_and_its_name(name):
     assert type(through_keras) is type(estimator)
 
 
+# Two run in the fast suite (one with a baseline, one coupled-sample estimator); every one runs in the slow suite.
+FAST_RESUMES = ("reinforce_leave_one_out", "disarm")
+
+
 @tensorflow_only
-@pytest.mark.parametrize("name", estimators.names())
+@pytest.mark.parametrize(
+    "name", [n if n in FAST_RESUMES else pytest.param(n, marks=pytest.mark.slow) for n in estimators.names()]
+)
 def test_every_registered_estimator_resumes_from_model_checkpoint_exactly(name, tmp_path):
     reference = reinforce_model(name)
     fit(reference, epochs=2)
@@ -109,7 +115,9 @@ def test_every_registered_estimator_resumes_from_model_checkpoint_exactly(name, 
 
 
 @tensorflow_only
-@pytest.mark.parametrize("baseline", ["leave_one_out", "moving_average", "learned"])
+@pytest.mark.parametrize(
+    "baseline", [pytest.param("leave_one_out", marks=pytest.mark.slow), "moving_average", "learned"]
+)
 def test_every_baseline_resumes_from_a_keras_file_exactly(baseline, tmp_path):
     def model():
         keras.utils.set_random_seed(0)
