@@ -87,6 +87,11 @@ def _estimator_object(estimator, temperature, num_draws):
     return estimators.get(estimator, **{k: v for k, v in options.items() if k in parameters and k not in fixed})
 
 
+def _embedded(estimator, variable):
+    """Whether binary variables reach `estimator` as two categories, logits [l, 0] (it is made for categorical ones)."""
+    return variable == "binary" and "binary" not in estimator.variables
+
+
 def _estimates_with_estimator(estimator, logits, f, variable, num_estimates, num_samples, seed, steps):
     """Per-row estimates through an `Estimator`'s `estimate`, as the training helpers call it; and f's rows per row."""
     import tensorflow as tf
@@ -94,8 +99,7 @@ def _estimates_with_estimator(estimator, logits, f, variable, num_estimates, num
     from keras_gumbel.distributions import tfp_distributions
 
     tfd = tfp_distributions()
-    # Binary variables reach an estimator made for categorical ones as two categories, logits [l, 0].
-    embedded = variable == "binary" and "binary" not in estimator.variables
+    embedded = _embedded(estimator, variable)
 
     def distribution_of(theta):
         if variable == "categorical":
@@ -123,7 +127,6 @@ def _estimates_with_estimator(estimator, logits, f, variable, num_estimates, num
         loss, _, _ = estimator.estimate(distribution, evaluate, log_prob, num_samples, step_seed, None, True)
         return loss
 
-    estimator.build((None, *logits.shape, *((2,) if embedded else ())))
     generator = keras.random.SeedGenerator(_backend.fold_seed(seed))
     if steps:
         _train_control_variate(estimator, run, logits, steps, generator)
@@ -177,8 +180,9 @@ def _estimates(
     logits = _check_logits(logits, variable).astype("float32")
     estimator = _estimator_object(_check_estimator(estimator, variable), temperature, num_draws)
     estimator.check_num_samples(num_samples)
+    # Built once, for the logits its policy will have (an embedded bit's two categories included).
+    estimator.build((None, *logits.shape, *((2,) if _embedded(estimator, variable) else ())))
     if control_variate_steps:
-        estimator.build((None, *logits.shape))
         if not _trainable_variables(estimator):
             raise ValueError(
                 "Invalid value received for argument `control_variate_steps`. Only estimators with weights of "

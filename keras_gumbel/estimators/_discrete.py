@@ -1,9 +1,8 @@
 """What the coupled-sample estimators (ARM, DisARM, ARSM, REBAR, RELAX) share: their noise and their distributions.
 
 Private. `uniform` draws the uniforms every one of them starts from, from any
-seed the training helpers or a user give; `policy_logits` gives the logits of
-a Bernoulli or categorical policy and the kind of its actions (from its
-`Policy` view); `per_sample`, `surrogate_loss` turn per-sample gradient estimates
+seed the training helpers or a user give; `compute_logits` casts a policy's
+logits to the dtype the noise is computed in; `per_sample`, `surrogate_loss` turn per-sample gradient estimates
 into a loss whose gradient is their mean.
 """
 
@@ -13,7 +12,6 @@ from keras import ops
 from keras_gumbel import _backend
 from keras_gumbel import _sampling
 from keras_gumbel import _validation
-from keras_gumbel.estimators.policy import Policy
 
 
 def uniform(shape, seed, dtype="float32"):
@@ -53,14 +51,6 @@ def compute_logits(logits):
     return ops.cast(logits, _sampling.compute_dtype_for(logits.dtype))
 
 
-def policy_logits(distribution, owner, kinds=("binary", "categorical", "index")):
-    """`(logits, kind, action_dtype)` of a policy's distribution (see `Policy.require`), read once per batch."""
-    return Policy.of(distribution).require(owner, kinds)
-
-
-_static_shape = _validation.static_shape
-
-
 def per_sample(name, reward, reference):
     """`reward` with trailing axes of size 1 added up to the rank of `reference`, after checking its shape.
 
@@ -69,7 +59,7 @@ def per_sample(name, reward, reference):
     broadcast over the remaining (event) axes.
     """
     reward = ops.convert_to_tensor(reward)
-    reward_shape, reference_shape = _static_shape(reward), _static_shape(reference)
+    reward_shape, reference_shape = _validation.static_shape(reward), _validation.static_shape(reference)
     if reward_shape is not None and reference_shape is not None:
         prefix = reference_shape[: len(reward_shape)]
         fits = len(reward_shape) <= len(reference_shape) and all(
@@ -88,7 +78,7 @@ def per_sample(name, reward, reference):
 
 def check_noise(name, noise, logits, event_axes=0):
     """Checks that the trailing axes of `noise` are those of `logits` (plus `event_axes` more)."""
-    noise_shape, logits_shape = _static_shape(noise), _static_shape(logits)
+    noise_shape, logits_shape = _validation.static_shape(noise), _validation.static_shape(logits)
     if noise_shape is None or logits_shape is None:
         return
     trailing = noise_shape[len(noise_shape) - len(logits_shape) - event_axes :]

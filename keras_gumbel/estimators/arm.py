@@ -46,6 +46,7 @@ from keras_gumbel.estimators.arsm import arsm_actions
 from keras_gumbel.estimators.arsm import arsm_gradient
 from keras_gumbel.estimators.arsm import arsm_loss
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 # ARSM's names stay importable from here, their home before 0.3.0.
@@ -270,7 +271,7 @@ class ARM(_Coupled):
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training  # the estimate needs neither
         self.check_num_samples(num_samples)
-        logits, _, dtype = _discrete.policy_logits(distribution, self._name, kinds=("binary",))
+        logits, _, dtype = Policy.of(distribution).require(self._name, kinds=("binary",))
         logits = ops.convert_to_tensor(logits)
         compute_logits = _discrete.compute_logits(logits)
         pairs = num_samples // 2

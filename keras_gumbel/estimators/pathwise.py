@@ -34,6 +34,7 @@ from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.estimators import _discrete
 from keras_gumbel.estimators.estimator import Estimator
+from keras_gumbel.estimators.policy import Policy
 from keras_gumbel.estimators.registry import register
 
 __all__ = ["Pathwise"]
@@ -103,7 +104,7 @@ class Pathwise(Estimator):
     def estimate(self, distribution, evaluate, log_prob, num_samples, seed, inputs, training=None):
         del log_prob, inputs, training
         self.check_num_samples(num_samples)
-        logits, kind, dtype = _discrete.policy_logits(distribution, "Pathwise", kinds=("binary", "categorical"))
+        logits, kind, dtype = Policy.of(distribution).require("Pathwise", kinds=("binary", "categorical"))
         logits = _discrete.compute_logits(logits)
         tiled = ops.repeat(ops.expand_dims(logits, 0), num_samples, axis=0)  # [S, B, ...]
         actions = ops.cast(self.sample(tiled, kind == "binary", seed), dtype)

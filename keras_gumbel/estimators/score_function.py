@@ -31,13 +31,6 @@ from keras_gumbel.estimators.registry import register
 __all__ = ["ScoreFunction", "score_function_terms", "score_function_loss"]
 
 
-_static_shape = _validation.static_shape
-
-
-def _shape_error(name, shape, expected):
-    return ValueError(_validation.invalid_shape(name, expected, shape))
-
-
 def _check_shapes(log_prob, rewards, baseline):
     """Refuses rewards (or a baseline) whose broadcast against `log_prob` would change the shape of the terms.
 
@@ -48,19 +41,18 @@ def _check_shapes(log_prob, rewards, baseline):
     taken. Only static shapes are compared (sizes unknown when traced are
     skipped): a run-time assert would cost every step on every backend.
     """
-    log_prob_shape, rewards_shape = _static_shape(log_prob), _static_shape(rewards)
+    log_prob_shape, rewards_shape = _validation.static_shape(log_prob), _validation.static_shape(rewards)
     if log_prob_shape is not None and rewards_shape not in (None, ()):
         same = len(rewards_shape) == len(log_prob_shape) and all(
             r is None or p is None or r == p for r, p in zip(rewards_shape, log_prob_shape)
         )
         if not same:
-            raise _shape_error(
-                "rewards",
-                rewards_shape,
+            expected = (
                 f"a scalar, or one reward per sample: the shape of `log_prob`, {log_prob_shape} (broadcasting "
-                "rewards of another shape against it would pair samples with other samples' rewards)",
+                "rewards of another shape against it would pair samples with other samples' rewards)"
             )
-    baseline_shape = None if baseline is None else _static_shape(baseline)
+            raise ValueError(_validation.invalid_shape("rewards", expected, rewards_shape))
+    baseline_shape = None if baseline is None else _validation.static_shape(baseline)
     reference_shape = log_prob_shape if rewards_shape == () else rewards_shape
     if reference_shape is not None and baseline_shape is not None:
         # A scalar (a moving average), or one value per input ([1, B] or [B] against [S, B] rewards), is
@@ -70,12 +62,10 @@ def _check_shapes(log_prob, rewards, baseline):
             b is None or r is None or b in (1, r) for b, r in zip(baseline_shape, aligned)
         )
         if not fits:
-            raise _shape_error(
-                "baseline",
-                baseline_shape,
-                f"a scalar or a shape that broadcasts to the shape of the terms, {reference_shape}, without "
-                "changing it",
+            expected = (
+                f"a scalar or a shape that broadcasts to the shape of the terms, {reference_shape}, without changing it"
             )
+            raise ValueError(_validation.invalid_shape("baseline", expected, baseline_shape))
 
 
 @_deprecation.renamed_arguments("0.3.0", reward="rewards")

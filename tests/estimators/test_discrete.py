@@ -113,16 +113,3 @@ def test_an_odd_number_of_samples_is_refused_with_the_reason(num_samples):
 def test_a_number_of_samples_that_is_no_positive_integer_is_refused(num_samples):
     with pytest.raises((ValueError, TypeError), match=r"`num_samples`"):
         _discrete.check_even_samples("ARM", num_samples)
-
-
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="policies are TFP distributions (TensorFlow)")
-def test_policy_logits_reads_the_logits_and_kind_and_refuses_other_kinds():
-    tfd = pytest.importorskip("tensorflow_probability").distributions
-    logits = np.log(np.array([[0.2, 0.8]], "float32"))
-    read, kind, dtype = _discrete.policy_logits(tfd.OneHotCategorical(logits=logits, dtype="float32"), "ARSM")
-    np.testing.assert_allclose(to_numpy(read), logits)
-    assert (kind, dtype) == ("categorical", "float32")
-    bits = tfd.Independent(tfd.Bernoulli(logits=logits, dtype="float32"), 1)
-    assert _discrete.policy_logits(bits, "DisARM", kinds=("binary",))[1] == "binary"
-    with pytest.raises(TypeError, match=r"DisARM works with a policy distribution that is a tfd.Bernoulli"):
-        _discrete.policy_logits(tfd.Categorical(logits=logits), "DisARM", kinds=("binary",))

@@ -138,3 +138,14 @@ def test_actions_are_written_in_the_policys_form():
     bits = Policy.from_logits(tf.constant(LOGITS[:1]), "bernoulli")
     np.testing.assert_array_equal(to_numpy(bits.actions_from_indices(np.ones((1, 3, 5), "int32"))), np.ones((1, 3, 5)))
     assert to_numpy(bits.actions(np.ones((1, 3, 5), "int32"))).dtype == np.float32
+
+
+def test_require_reads_the_logits_and_kind_and_refuses_other_kinds():
+    logits = np.log(np.array([[0.2, 0.8]], "float32"))
+    read, kind, dtype = Policy.of(tfd.OneHotCategorical(logits=logits, dtype="float32")).require("ARSM")
+    np.testing.assert_allclose(to_numpy(read), logits)
+    assert (kind, dtype) == ("categorical", "float32")
+    bits = tfd.Independent(tfd.Bernoulli(logits=logits, dtype="float32"), 1)
+    assert Policy.of(bits).require("DisARM", kinds=("binary",))[1] == "binary"
+    with pytest.raises(TypeError, match=r"DisARM works with a policy distribution that is a tfd.Bernoulli"):
+        Policy.of(tfd.Categorical(logits=logits)).require("DisARM", kinds=("binary",))
