@@ -10,6 +10,9 @@ or needed, each with a backend-agnostic fallback:
   single `maximum` instead of the two ops (`* (maxval - minval) + minval`) that
   `keras.random.uniform` adds; everywhere else it calls `keras.random.uniform`.
   Under XLA it uses XLA's native Philox bit generator (see `_tf_xla_uniform`).
+- `sampling_at_inference`, `sampling_inference`, `inference_uniform`: the noise a layer draws at inference
+  (`sample_at_inference=True`), with the random op each export's runtime has (see
+  `sampling_at_inference`).
 - `softmax`: on TensorFlow, rows of at most 16 categories go through
   `exp(log_softmax(x))`, 9-19% faster there than TF's softmax kernel forward
   and backward (K = 4..10; slower from K = 20 on: measured with
@@ -24,8 +27,8 @@ or needed, each with a backend-agnostic fallback:
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
-- `one_hot_like`, `max_and_argmax`: on PyTorch, one `scatter_` into zeros,
-  and the maximum with its index from one `torch.max` pass.
+- `max_and_one_hot`: on PyTorch, the maximum with its index from one
+  `torch.max` pass, and the one-hot from one `scatter_` into zeros.
 - `add`, `max`: on TensorFlow, `tf.add` and `tf.reduce_max`, which accept an
   empty batch (Keras' versions fail on tensors of shape (0, K)).
 - `as_graph`: a function with loops (the assignment's `while_loop`s) runs
@@ -37,6 +40,10 @@ or needed, each with a backend-agnostic fallback:
   loop in the graph (Sinkhorn's rounds): `tf.while_loop` with
   `maximum_iterations` on TensorFlow, `lax.fori_loop` on JAX.
 """
+
+import contextlib
+import contextvars
+import weakref
 
 import keras
 import numpy as np
@@ -111,36 +118,33 @@ def max(x, axis, keepdims=False):  # noqa: A001 - mirrors keras.ops.max
     return keras.ops.max(x, axis=axis, keepdims=keepdims)
 
 
-def one_hot_like(x, indices, axis):
-    """The one-hot of `indices` (`x` with `axis` reduced away) in the shape and dtype of `x`.
+def max_and_one_hot(x, axis):
+    """`(max(x, axis, keepdims=True), one_hot(argmax(x, axis)))`, the one-hot in the shape and dtype of `x`.
 
-    On PyTorch one `scatter_` into zeros (as `F.gumbel_softmax` builds its
-    one-hot): `keras.ops.one_hot` adds a select for negative indices and a
-    cast from int64 there, 4x the time. The indices come from `argmax`, so are
-    never negative.
-    """
-    if backend() == "torch":
-        import torch
-
-        return torch.zeros_like(x).scatter_(axis, indices.unsqueeze(axis), 1)
-    num_classes = x.shape[axis]
-    if num_classes is None:
-        num_classes = keras.ops.shape(x)[axis]
-    return keras.ops.one_hot(indices, num_classes, axis=axis, dtype=x.dtype)
-
-
-def max_and_argmax(x, axis):
-    """`(max(x, axis, keepdims=True), argmax(x, axis))`, NaN-propagating as `max` is.
-
-    On PyTorch one `torch.max(x, dim)` pass gives both (the first index on
-    ties, a NaN's index and value where the slice holds one).
+    The first index on ties; NaN-propagating as `max` is (a NaN's index and
+    value where the slice holds one). On PyTorch one `torch.max(x, dim)` pass
+    and one `scatter_` of its (kept-dimension) indices into zeros, as
+    `F.gumbel_softmax` builds its one-hot: `keras.ops.one_hot` adds a select
+    for negative indices and a cast from int64 there, 4x the time (and
+    while `torch.export`, `torch.jit.trace` or the ONNX exporter traces, a
+    comparison with the maximum and a running count instead of the indices).
     """
     if backend() == "torch":
         import torch
 
         values, indices = torch.max(x, dim=axis, keepdim=True)
-        return values, indices.squeeze(axis)
-    return max(x, axis=axis, keepdims=True), argmax(x, axis)
+        if not _torch_exporting():
+            return values, torch.zeros_like(x).scatter_(axis, indices, 1)
+        # Exported: no integer tensor (litert-torch's converter mistyped int64 indices from its second conversion
+        # in a process on): the first entry equal to the maximum, found by a running count.
+        at_max = torch.eq(x, values)
+        first = torch.logical_and(at_max, torch.eq(torch.cumsum(at_max.to(x.dtype), dim=axis), 1.0))
+        return values, first.to(x.dtype)
+    num_classes = x.shape[axis]
+    if num_classes is None:
+        num_classes = keras.ops.shape(x)[axis]
+    one_hot = keras.ops.one_hot(argmax(x, axis), num_classes, axis=axis, dtype=x.dtype)
+    return max(x, axis=axis, keepdims=True), one_hot
 
 
 def argmax(x, axis):
@@ -309,9 +313,129 @@ def uniform_positive(shape, seed=None, dtype="float32"):
     """
     dtype = keras.backend.standardize_dtype(dtype)
     floor = tiny(dtype)
+    if isinstance(seed, keras.random.SeedGenerator) and sampling_inference():
+        uniform = inference_uniform(shape, dtype)
+        if uniform is not None:
+            return keras.ops.maximum(uniform, floor)
     if backend() == "tensorflow":
         return _tf_uniform_positive(shape, seed, dtype, floor)
     return keras.random.uniform(shape, minval=floor, maxval=1.0, dtype=dtype, seed=fold_seed(seed))
+
+
+# The layer drawing its noise at inference and its inputs (in `sampling_at_inference`), or None.
+_INFERENCE_SAMPLER = contextvars.ContextVar("keras_gumbel_inference_sampler", default=None)
+
+
+@contextlib.contextmanager
+def sampling_at_inference(layer, inputs):
+    """Within it, `layer`'s draws from its SeedGenerator are inference draws: each with the op its runtime has.
+
+    A model that keeps sampling at inference is served by runtimes that hold no
+    Keras `SeedGenerator`: a SavedModel, ONNX Runtime, LiteRT, OpenVINO,
+    `torch.export`. Their converters know their own random ops (ONNX's
+    `RandomUniform`, LiteRT's `RANDOM_UNIFORM`, OpenVINO's `RandomUniform`),
+    not TensorFlow's stateless kernels, and a seed state they freeze into a
+    constant would give the same "sample" on every call. So, at inference:
+
+    - TensorFlow: always TensorFlow's stateful `RandomUniform` op, which every
+      converter maps to its runtime's op; seeded by the layer's `seed` (a
+      reproducible stream per traced function or loaded model) or, with
+      `seed=None`, fresh in each process (unless `tf.random.set_seed`). Under
+      a `tf.distribute` strategy with several replicas, the seed generator
+      (each replica its own stream).
+    - PyTorch: the seed generator when run eagerly (reproducible, saved with
+      the model); `torch.rand` while `torch.export`, `torch.jit.trace` or the
+      ONNX exporter traces the model (the exported program draws fresh noise
+      on every call, seeded by `torch.manual_seed`).
+    - JAX: the seed generator, whose state Keras' `tf_saved_model` export
+      threads through the served function; an export that traces the model
+      without it (the ONNX export by jax2onnx) would freeze the noise, so
+      the draw raises a `ValueError` that names the layer.
+    """
+    token = _INFERENCE_SAMPLER.set((layer, inputs))
+    try:
+        yield
+    finally:
+        _INFERENCE_SAMPLER.reset(token)
+
+
+def sampling_inference():
+    """Whether the draws being traced are a layer's inference draws (within `sampling_at_inference`)."""
+    return _INFERENCE_SAMPLER.get() is not None
+
+
+def inference_uniform(shape, dtype):
+    """Uniforms on `[0, 1)` for the layer in `sampling_at_inference`, or None where its seed generator draws them."""
+    layer, inputs = _INFERENCE_SAMPLER.get()
+    name = backend()
+    if name == "tensorflow":
+        if replicas_in_sync() > 1:
+            return None
+        import tensorflow as tf
+
+        return tf.random.uniform(shape, dtype=dtype, seed=_tf_op_seed(layer))
+    if name == "torch":
+        import torch
+
+        if not _torch_exporting():
+            return None
+        return torch.rand(tuple(shape), dtype=getattr(torch, dtype), device=keras.ops.convert_to_tensor(0.0).device)
+    if name == "jax":
+        _check_jax_seed_state(layer, inputs)
+    return None
+
+
+def _torch_exporting():
+    """Whether PyTorch is tracing the running code for an export (`torch.export`, `torch.jit.trace`, ONNX)."""
+    import torch
+
+    return torch.compiler.is_exporting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+# The number of inference draws each layer has made in each TensorFlow graph (their op seeds).
+_TF_DRAWS = weakref.WeakKeyDictionary()
+
+
+def _tf_op_seed(layer):
+    """The op seed of `layer`'s next inference draw: None for `seed=None`; otherwise a distinct one per draw.
+
+    In a graph, two `RandomUniform` ops with the same seed draw the same
+    stream: a layer called twice in one model (or drawing twice) gets the
+    seeds `seed`, `seed + 1`, ... in the order of its draws in that graph.
+    Eagerly, TensorFlow continues one op seed's stream from call to call.
+    """
+    if layer.seed is None:
+        return None
+    import tensorflow as tf
+
+    if not tf.inside_function():
+        return layer.seed % 2**31
+    draws = _TF_DRAWS.setdefault(tf.compat.v1.get_default_graph(), weakref.WeakKeyDictionary())
+    index = draws.get(layer, 0)
+    draws[layer] = index + 1
+    return (layer.seed + index) % 2**31
+
+
+def _check_jax_seed_state(layer, inputs):
+    """Refuses a JAX trace that reads the seed state as a constant: its inference samples would all be equal.
+
+    Keras' own compiled functions (`predict`, the `tf_saved_model` export)
+    run the layer in a `StatelessScope` that carries the state; an eager call
+    assigns the new state. A traced call outside both reads the state as a constant.
+    """
+    import jax
+
+    traced = any(isinstance(value, jax.core.Tracer) for value in keras.tree.flatten(inputs))
+    state = layer.seed_generator.state.value
+    if traced and not isinstance(state, jax.core.Tracer) and not _tf_private.in_stateless_scope():
+        raise ValueError(
+            f"Cannot trace {type(layer).__name__} (layer {layer.name!r}) with sample_at_inference=True in a "
+            "function that does not carry its seed state (as Keras' ONNX export on JAX, through jax2onnx, traces "
+            "the model): the traced function would return the same draw on every call. Export with "
+            "format='tf_saved_model' (its served function keeps the seed state and samples on every call), "
+            "export to ONNX from the TensorFlow or PyTorch backend, or build the layer with "
+            "sample_at_inference=False."
+        )
 
 
 _TF_AUTO_SELECT = 3  # tf.random.Algorithm.AUTO_SELECT

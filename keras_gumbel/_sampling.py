@@ -75,7 +75,7 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False, diffe
     logits, _, out_dtype = prepare(logits)
     if add_noise:
         uniform = _backend.uniform_positive(ops.shape(logits), seed=seed, dtype=logits.dtype)
-        logits = _backend.add(logits, logistic_from_uniform(uniform))
+        logits = _backend.add(logits, logistic_from_uniform(uniform, exportable=_backend.sampling_inference()))
     scaled = ops.multiply(logits, inverse_temperature(temperature, logits.dtype))
     if log_space:
         return ops.cast(scaled, out_dtype)
@@ -161,9 +161,14 @@ def gumbel_from_uniform(uniform):
     return ops.negative(ops.log(ops.negative(ops.log(uniform))))
 
 
-def logistic_from_uniform(uniform):
-    """`log(u) - log(1 - u)`: Logistic(0, 1) noise from uniforms on (0, 1); u < 1 in floating point, so finite."""
-    return ops.subtract(ops.log(uniform), ops.log1p(ops.negative(uniform)))
+def logistic_from_uniform(uniform, exportable=False):
+    """`log(u) - log(1 - u)`: Logistic(0, 1) noise from uniforms on (0, 1); u < 1 in floating point, so finite.
+
+    `log1p(-u)` for the second term, or, with `exportable` (a layer sampling at inference), `log(1 - u)`:
+    ONNX and LiteRT have no `Log1p` op; the two differ by at most 6e-8 (the rounding of `1 - u`).
+    """
+    log_one_minus = ops.log(ops.subtract(1.0, uniform)) if exportable else ops.log1p(ops.negative(uniform))
+    return ops.subtract(ops.log(uniform), log_one_minus)
 
 
 def gumbel_given_argmax(logits, chosen, log_exponential, axis=-1):
@@ -274,8 +279,8 @@ def one_hot_of_argmax(perturbed, axis):
     rewrite can move them (TensorFlow's optimiser once turned
     `one_hot * (max - max + 1)` into sums that rounded to 0.99999994, 0 and 2).
     """
-    row_max, index = _backend.max_and_argmax(perturbed, axis)
-    return ops.where(ops.isfinite(row_max), _backend.one_hot_like(perturbed, index, axis), math.nan)
+    row_max, one_hot = _backend.max_and_one_hot(perturbed, axis)
+    return ops.where(ops.isfinite(row_max), one_hot, math.nan)
 
 
 def with_softmax_gradient(value, scaled, axis):

@@ -10,6 +10,8 @@ Each has a fallback that keeps the package correct (if slower) meanwhile.
   (fallback: None, TensorFlow's stateless kernel, 50-70x slower under XLA on the CPU).
 - `keras_global_seed`: `keras.src.random.seed_generator.draw_seed(None)`, a seed
   from Keras' global generator (what `keras.random` draws with for `seed=None`).
+- `in_stateless_scope`: `keras.src.backend.common.stateless_scope.in_stateless_scope`, whether
+  Keras threads variables' values through the function being traced (its JAX `fit`, `predict`, exports).
 - `seed_generators`: a layer's `_seed_generators` (the SeedGenerators Keras tracks on it).
 - `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
 - `add_trackable_children`: installs TensorFlow's `Trackable._trackable_children` hook
@@ -45,6 +47,13 @@ def keras_global_seed():
     from keras.src.random.seed_generator import draw_seed
 
     return draw_seed(None)
+
+
+def in_stateless_scope():
+    """Whether Keras runs the current code in a `StatelessScope` (variables read from, and assigned to, the scope)."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope as keras_in_stateless_scope
+
+    return keras_in_stateless_scope()
 
 
 def seed_generators(layer):

@@ -41,6 +41,12 @@ def test_keras_global_seed():
     assert not np.array_equal(*(keras.ops.convert_to_numpy(seed) for seed in seeds))
 
 
+def test_in_stateless_scope():
+    assert not _tf_private.in_stateless_scope()
+    with keras.StatelessScope():
+        assert _tf_private.in_stateless_scope(), "keras.src.backend.common.stateless_scope.in_stateless_scope moved"
+
+
 def test_seed_generators_of_a_layer():
     layer = keras_gumbel.GumbelSoftmax(seed=1)
     assert _tf_private.seed_generators(layer) == [layer.seed_generator], "Keras' Layer._seed_generators moved"

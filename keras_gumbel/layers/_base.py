@@ -8,6 +8,8 @@ TFP distribution (`GumbelSoftmax`, `StraightThroughGumbel`). `RelaxedBernoulli`
 `TemperatureLayer`s.
 """
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -130,6 +132,17 @@ class TemperatureLayer(TrackSeedState, keras.layers.Layer):
     def _add_noise(self, training):
         return bool(training) or self.sample_at_inference
 
+    def _draws(self, inputs, training):
+        """The scope of a call's draws: at inference (`sample_at_inference=True`) the runtime's own random op.
+
+        See `_backend.sampling_at_inference`: what an exported model can hold
+        (ONNX, LiteRT, OpenVINO, `torch.export`), or an error at export time
+        where the export would freeze the noise.
+        """
+        if training or not self.sample_at_inference:
+            return contextlib.nullcontext()
+        return _backend.sampling_at_inference(self, inputs)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -174,8 +187,10 @@ class CategoricalLayer(TemperatureLayer):
         axis = _validation.check_category_axis(inputs, self.axis, name="inputs")
         if mask is not None:
             inputs = _mask_categories(inputs, mask, axis)
-        add_noise = self._add_noise(training)
-        return self._draw(inputs, self._current_temperature(), axis, add_noise, differentiable=bool(training))
+        with self._draws(inputs, training):
+            return self._draw(
+                inputs, self._current_temperature(), axis, self._add_noise(training), differentiable=bool(training)
+            )
 
     def _draw(self, inputs, temperature, axis, add_noise, differentiable=True):
         """The sample (or, without noise, the deterministic output) for checked inputs.

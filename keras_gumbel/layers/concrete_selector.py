@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_gumbel import _backend
 from keras_gumbel import _sampling
 from keras_gumbel import _validation
 from keras_gumbel.layers._base import TemperatureLayer
@@ -131,10 +132,11 @@ class ConcreteSelector(TemperatureLayer):
                 _validation.invalid("inputs", "a tensor of shape [batch, d]", f"<shape {tuple(inputs.shape)}>")
             )
         if not self._add_noise(training):
-            return ops.take(inputs, ops.argmax(self.logits, axis=-1), axis=1)
-        weights = _sampling.categorical(
-            self.logits, self._current_temperature(), axis=1, hard=False, seed=self.seed_generator, add_noise=True
-        )
+            return ops.take(inputs, _backend.argmax(self.logits, -1), axis=1)
+        with self._draws(inputs, training):
+            weights = _sampling.categorical(
+                self.logits, self._current_temperature(), axis=1, hard=False, seed=self.seed_generator, add_noise=True
+            )
         return ops.matmul(inputs, ops.transpose(ops.cast(weights, inputs.dtype)))
 
     def selected_indices(self):

@@ -176,15 +176,16 @@ class GumbelAttention(TemperatureLayer):
             scores = gumbel_ops.mask_logits(scores, mask, axis=2)
             any_valid = ops.any(mask, axis=2, keepdims=True)
         add_noise = self.mode != "softmax" and self._add_noise(training)
-        weights = _sampling.categorical(
-            scores,
-            self._current_temperature(),
-            axis=2,
-            hard=self.hard,
-            seed=self.seed_generator,
-            add_noise=add_noise,
-            differentiable=bool(training),
-        )
+        with self._draws(scores, training):
+            weights = _sampling.categorical(
+                scores,
+                self._current_temperature(),
+                axis=2,
+                hard=self.hard,
+                seed=self.seed_generator,
+                add_noise=add_noise,
+                differentiable=bool(training),
+            )
         if any_valid is not None:
             weights = ops.where(any_valid, weights, ops.zeros_like(weights))
         output = ops.einsum("bqn,bnv->bqv", ops.cast(weights, values.dtype), values)

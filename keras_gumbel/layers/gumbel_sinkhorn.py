@@ -107,9 +107,10 @@ class GumbelSinkhorn(TemperatureLayer):
         hard = self.hard or (not training and self.hard_at_inference)
         temperature = self._current_temperature()
         if self._add_noise(training):
-            return gumbel_ops.gumbel_sinkhorn(
-                inputs, temperature, self.num_iterations, hard=hard, seed=self.seed_generator
-            )
+            with self._draws(inputs, training):
+                return gumbel_ops.gumbel_sinkhorn(
+                    inputs, temperature, self.num_iterations, hard=hard, seed=self.seed_generator
+                )
         return gumbel_ops.sinkhorn(inputs, temperature, self.num_iterations, hard=hard)
 
     def get_config(self):

@@ -227,15 +227,16 @@ class GumbelVectorQuantizer(TemperatureLayer):
         logits = ops.add(ops.matmul(inputs, self.kernel), self.bias)
         # All vectors on one axis, then the groups: [N, G, V] (Hugging Face's layout).
         logits = ops.reshape(logits, (-1, self.num_groups, self.num_codes))
-        codes = _sampling.categorical(
-            logits,
-            self._current_temperature(),
-            axis=2,
-            hard=True,
-            seed=self.seed_generator,
-            add_noise=self._add_noise(training),
-            differentiable=bool(training),
-        )
+        with self._draws(logits, training):
+            codes = _sampling.categorical(
+                logits,
+                self._current_temperature(),
+                axis=2,
+                hard=True,
+                seed=self.seed_generator,
+                add_noise=self._add_noise(training),
+                differentiable=bool(training),
+            )
         codebook = ops.reshape(self.codebook, (self.num_groups, self.num_codes, -1))
         codevectors = ops.einsum("ngv,gvd->ngd", ops.cast(codes, codebook.dtype), codebook)
         codevectors = ops.reshape(codevectors, (*leading, self.code_dim))

@@ -104,15 +104,16 @@ class RelaxedBernoulli(TemperatureLayer):
 
     def call(self, inputs, training=None):
         inputs = keras.ops.convert_to_tensor(inputs)
-        return _sampling.bernoulli(
-            inputs,
-            self._current_temperature(),
-            self.hard,
-            self.seed_generator,
-            self._add_noise(training),
-            self.log_space,
-            differentiable=bool(training),
-        )
+        with self._draws(inputs, training):
+            return _sampling.bernoulli(
+                inputs,
+                self._current_temperature(),
+                self.hard,
+                self.seed_generator,
+                self._add_noise(training),
+                self.log_space,
+                differentiable=bool(training),
+            )
 
     def distribution(self, logits):
         """`tfd.RelaxedBernoulli(temperature, logits)`; `tfd.Bernoulli(logits)` with `hard=True`;
