@@ -174,13 +174,19 @@ def as_graph(function):
     function. On TensorFlow it is XLA-compiled wherever it is called: eagerly,
     inside a `tf.function` (a nested XLA cluster: 500 assignments of 80 x 80
     matrices took 3 s there instead of 22 s in graph mode, on 2 CPU cores) and
-    in an exported SavedModel; XLA compiles it once per input shape (a new
-    batch size compiles anew, in about a second).
+    in a `tf.saved_model.save` of it; XLA compiles it once per input shape (a
+    new batch size compiles anew, in about a second). While Keras'
+    `model.export` traces it, the function itself, inlined in the exported
+    graph (tf2onnx cannot read a call of an XLA-compiled function).
     """
     name = backend()
     if name == "tensorflow":
         import tensorflow as tf
 
+        if _tf_private.keras_export_format() is not None:
+            # Inlined in the exported graph: tf2onnx cannot convert a call of an XLA-compiled function (it wrote a
+            # `PartitionedCall` node that onnxruntime refused); LiteRT and OpenVINO read the loops either way.
+            return function
         if function not in _GRAPHS:
             _GRAPHS[function] = tf.function(function, autograph=False, jit_compile=True)
     elif name == "jax":
@@ -373,7 +379,14 @@ def inference_uniform(shape, dtype):
             return None
         import tensorflow as tf
 
-        return tf.random.uniform(shape, dtype=dtype, seed=_tf_op_seed(layer))
+        # A leading axis of min(batch, 1) entries, read from the inputs, summed away: a draw that depends on no input
+        # (ConcreteSelector's one selection for the batch) is a constant path of the exported graph, which
+        # OpenVINO's CPU plugin computed once and returned on every call.
+        anchor = tf.minimum(tf.shape(keras.tree.flatten(inputs)[0], out_type=tf.int32)[:1], 1)
+        full_shape = tf.concat([anchor, tf.stack([tf.cast(size, tf.int32) for size in shape])], axis=0)
+        uniform = tf.reduce_sum(tf.random.uniform(full_shape, dtype=dtype, seed=_tf_op_seed(layer)), axis=0)
+        uniform.set_shape([size if isinstance(size, int) else None for size in shape])
+        return uniform
     if name == "torch":
         import torch
 

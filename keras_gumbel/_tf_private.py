@@ -12,6 +12,9 @@ Each has a fallback that keeps the package correct (if slower) meanwhile.
   from Keras' global generator (what `keras.random` draws with for `seed=None`).
 - `in_stateless_scope`: `keras.src.backend.common.stateless_scope.in_stateless_scope`, whether
   Keras threads variables' values through the function being traced (its JAX `fit`, `predict`, exports).
+- `keras_export_format`: the module of `keras.src.export` (`"onnx"`, `"litert"`, `"openvino"`, `"saved_model"`,
+  ...) whose frame is on the Python stack, i.e. the export Keras is tracing the running code for (`model.export`,
+  `ExportArchive`), or None (fallback: None, where Keras moves it).
 - `seed_generators`: a layer's `_seed_generators` (the SeedGenerators Keras tracks on it).
 - `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
 - `add_trackable_children`: installs TensorFlow's `Trackable._trackable_children` hook
@@ -54,6 +57,25 @@ def in_stateless_scope():
     from keras.src.backend.common.stateless_scope import in_stateless_scope as keras_in_stateless_scope
 
     return keras_in_stateless_scope()
+
+
+def keras_export_format():
+    """The export Keras is tracing the running code for: the outermost `keras.src.export` module on the stack, or None.
+
+    `"onnx"`, `"litert"`, `"openvino"`, `"torch"` for `model.export(format=...)`, `"saved_model"` for
+    `format="tf_saved_model"` and `ExportArchive` (every TensorFlow export traces through that module too, so the
+    outermost frame names the format).
+    """
+    import sys
+
+    found = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("keras.src.export."):
+            found = module.rpartition(".")[2]
+        frame = frame.f_back
+    return found
 
 
 def seed_generators(layer):

@@ -4,6 +4,7 @@ When a TensorFlow or Keras release moves one, these fail with a message that
 names it; the package keeps working through its fallback meanwhile.
 """
 
+import importlib.util
 import inspect
 import types
 
@@ -45,6 +46,25 @@ def test_in_stateless_scope():
     assert not _tf_private.in_stateless_scope()
     with keras.StatelessScope():
         assert _tf_private.in_stateless_scope(), "keras.src.backend.common.stateless_scope.in_stateless_scope moved"
+
+
+def test_keras_export_format(tmp_path):
+    seen = []
+
+    class Probe(keras.layers.Layer):
+        def call(self, inputs):
+            seen.append(_tf_private.keras_export_format())
+            return inputs
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, Probe()(inputs))
+    assert seen == [None]
+    model.export(str(tmp_path / "served"), verbose=False)
+    assert seen[1:] and set(seen[1:]) == {"saved_model"}, f"keras.src.export's modules moved: {seen}"
+    if importlib.util.find_spec("tf2onnx") is not None:
+        seen.clear()
+        model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)
+        assert seen and set(seen) == {"onnx"}, f"keras.src.export.onnx moved: {seen}"
 
 
 def test_seed_generators_of_a_layer():

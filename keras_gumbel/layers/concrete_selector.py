@@ -137,7 +137,9 @@ class ConcreteSelector(TemperatureLayer):
             weights = _sampling.categorical(
                 self.logits, self._current_temperature(), axis=1, hard=False, seed=self.seed_generator, add_noise=True
             )
-        return ops.matmul(inputs, ops.transpose(ops.cast(weights, inputs.dtype)))
+        # (weights @ inputs^T)^T, not `inputs @ weights^T`: OpenVINO's CPU plugin multiplied by the transposed weights
+        # wrongly when they hold a random draw (each selector's weights summed to 1.7-3.3 in the product, not 1).
+        return ops.transpose(ops.matmul(ops.cast(weights, inputs.dtype), ops.transpose(inputs)))
 
     def selected_indices(self):
         """The feature each selector picks at inference: `argmax(logits, axis=-1)`.

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_gumbel import _backend
+from keras_gumbel import _tf_private
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._base import TemperatureLayer
@@ -105,6 +107,13 @@ class GumbelSinkhorn(TemperatureLayer):
 
     def call(self, inputs, training=None):
         hard = self.hard or (not training and self.hard_at_inference)
+        if hard and _backend.backend() == "tensorflow" and _tf_private.keras_export_format() == "onnx":
+            raise ValueError(
+                f"Cannot export GumbelSinkhorn (layer {self.name!r}) with hard permutations (hard_at_inference=True) "
+                "to ONNX from the TensorFlow backend: tf2onnx converts the assignment's loops into a model that "
+                "returns other permutations than Keras. Export with format='tf_saved_model', 'litert' or "
+                "'openvino', or build the layer with hard_at_inference=False (the relaxed matrices export to ONNX)."
+            )
         temperature = self._current_temperature()
         if self._add_noise(training):
             with self._draws(inputs, training):

@@ -1,0 +1,402 @@
+"""The export matrix: every layer x every format Keras exports to on this backend, served in the format's own runtime.
+
+Each model (a layer on its input, nothing else) is exported with `model.export(format=...)` and served, in a process
+where keras_gumbel cannot be imported (`serve_exports.py`), by `tf.saved_model.load`, onnxruntime, ai-edge-litert's
+standard interpreter (no TF Select ops), OpenVINO or `torch.export.load`. Then:
+
+- inference (`sample_at_inference=False`): every call equals Keras' output, exactly for hard outputs (one-hots,
+  0/1, gathers, permutations) and within 1e-5 for relaxed ones;
+- sampling at inference: every call is an exact sample where the layer promises one (one-hot rows, 0/1, a codebook
+  entry, a permutation matrix), calls differ, and the samples follow the layer's law (a chi-square test, with
+  fixed seeds) where it has a closed form;
+- where an export cannot hold a sampling layer (JAX's ONNX export traces the model without its seed state), the
+  export fails with a `ValueError` naming the layer, and writes no file;
+- where Keras cannot export its own layers (OpenVINO from JAX), a model of Keras layers alone is shown to fail too.
+
+Runs on each backend (CI's loop runs it on JAX and PyTorch). Needs the `export` extra.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import scipy.stats
+
+import keras_gumbel
+
+pytestmark = pytest.mark.slow
+
+BACKEND = keras.backend.backend()
+FORMATS = {
+    "tensorflow": ["tf_saved_model", "onnx", "litert", "openvino"],
+    "jax": ["tf_saved_model", "onnx", "openvino"],
+    "torch": ["onnx", "openvino", "litert", "torch"],
+}[BACKEND]
+RUNTIMES = {
+    "tf_saved_model": "tensorflow",
+    "onnx": "onnxruntime",
+    "litert": "ai_edge_litert",
+    "openvino": "openvino",
+    "torch": "torch",
+}
+EXPORTERS = {  # what Keras' export calls, per backend and format
+    ("tensorflow", "onnx"): "tf2onnx",
+    ("jax", "onnx"): "jax2onnx",
+    ("jax", "tf_saved_model"): "tensorflow",
+    ("jax", "openvino"): "openvino",
+    ("tensorflow", "openvino"): "openvino",
+    ("torch", "onnx"): "onnxscript",
+    ("torch", "openvino"): "openvino",
+    ("torch", "litert"): "litert_torch",
+}
+FILE_NAMES = {"tf_saved_model": "served", "onnx": "m.onnx", "litert": "m.tflite", "openvino": "m.xml", "torch": "m.pt2"}
+# Where Keras cannot export a model of its own layers: the cell shows that, for Keras alone.
+KERAS_CANNOT = {("jax", "openvino")}
+# Where the export cannot hold a layer that samples at inference: a ValueError at export time.
+REFUSES_SAMPLING = {("jax", "onnx")}
+CALLS = {False: 2, True: 5}
+
+PROBABILITIES = np.array(
+    [[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25], [0.05, 0.05, 0.6, 0.3]], "float32"
+)
+ROWS = 2048  # 512 rows of each pattern
+
+
+def _tiled(patterns):
+    return np.ascontiguousarray(np.tile(patterns, (ROWS // len(patterns),) + (1,) * (patterns.ndim - 1)))
+
+
+LOGITS = _tiled(np.log(PROBABILITIES))
+rng = np.random.default_rng(0)
+SETS = _tiled(rng.normal(size=(4, 3, 2)).astype("float32"))  # 4 sets of 3 keys in 2 dimensions
+FEATURES = rng.normal(size=(ROWS, 5)).astype("float32")
+SCORES = _tiled((3.0 * rng.normal(size=(4, 3, 3))).astype("float32"))
+
+
+def _pattern_index(rows):
+    return np.arange(rows) % 4
+
+
+def _chisquare_pvalue(observed, expected):
+    """The p-value of Pearson's statistic summed over the rows of `observed` (counts) against `expected`."""
+    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
+    statistic = ((observed - expected) ** 2 / expected).sum()
+    return scipy.stats.chi2.sf(statistic, observed.size - observed.shape[0])
+
+
+def _categorical_law(choices, probabilities, pattern):
+    """`choices` [calls, rows] of categories; `probabilities` [patterns, K]: per pattern, counts against them."""
+    num_patterns, num_classes = probabilities.shape
+    counts = np.zeros((num_patterns, num_classes))
+    for index in range(num_patterns):
+        counts[index] = np.bincount(choices[:, pattern == index].ravel(), minlength=num_classes)
+    return _chisquare_pvalue(counts, counts.sum(-1, keepdims=True) * probabilities)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _one_hot_rows(draws):
+    return np.isin(draws, (0.0, 1.0)).all() and (draws.sum(-1) == 1.0).all()
+
+
+# ------------------------------------------------------------------------------------------------------ the layers
+# name: (make(sample_at_inference) -> layer, inputs, call(layer, x), hard (inference equality exact), law)
+# law(draws [calls, *output], layer) -> None, asserting exact samples and their law.
+
+
+def _law_of_categorical(draws, layer):
+    assert _one_hot_rows(draws), "a served straight-through draw is not a one-hot row"
+    assert _categorical_law(draws.argmax(-1), PROBABILITIES, _pattern_index(ROWS)) > 1e-3
+
+
+def _law_of_relaxed_categorical(draws, layer):
+    np.testing.assert_allclose(draws.sum(-1), 1.0, atol=1e-5)
+    # argmax(softmax((logits + g) / t)) = argmax(logits + g): Categorical(p) whatever the temperature.
+    assert _categorical_law(draws.argmax(-1), PROBABILITIES, _pattern_index(ROWS)) > 1e-3
+
+
+def _bernoulli_law(ones):
+    """`ones` [calls, rows, 4] in {0, 1}, the log-odds of LOGITS: counts of 1 per pattern and entry."""
+    p = 1.0 / (1.0 + np.exp(-LOGITS[:4]))  # P(1) = sigmoid(log-odds), per pattern and entry
+    pattern = _pattern_index(ROWS)
+    observed, expected = [], []
+    for index in range(4):
+        picked = ones[:, pattern == index].reshape(-1, 4)
+        n = picked.shape[0]
+        for entry in range(4):
+            k = picked[:, entry].sum()
+            observed.append([k, n - k])
+            expected.append([n * p[index, entry], n * (1 - p[index, entry])])
+    return _chisquare_pvalue(observed, expected)
+
+
+def _law_of_hard_bernoulli(draws, layer):
+    assert np.isin(draws, (0.0, 1.0)).all(), "a served hard RelaxedBernoulli draw is not 0 or 1"
+    assert _bernoulli_law(draws) > 1e-3
+
+
+def _law_of_relaxed_bernoulli(draws, layer):
+    assert ((draws >= 0) & (draws <= 1)).all()
+    # sigmoid((logits + L) / t) > 1/2 exactly when logits + L > 0: Bernoulli(sigmoid(logits)).
+    assert _bernoulli_law((draws > 0.5).astype(float)) > 1e-3
+
+
+def _law_of_attention(draws, layer):
+    # Hard attention of every position over the set: the output is the chosen key (keys are values here).
+    distances = np.abs(draws[:, :, :, None, :] - SETS[None, :, None, :, :]).sum(-1)  # [calls, rows, query, key]
+    assert (distances.min(-1) == 0).all(), "a served hard-attention output is not one of the values"
+    chosen = distances.argmin(-1)
+    scores = np.einsum("pqd,pkd->pqk", SETS[:4], SETS[:4]) / np.sqrt(2.0)
+    probabilities = _softmax(scores).reshape(12, 3)  # (pattern, query) rows
+    pattern = (_pattern_index(ROWS)[:, None] * 3 + np.arange(3)).ravel()
+    assert _categorical_law(chosen.reshape(len(draws), -1), probabilities, pattern) > 1e-3
+
+
+def _law_of_vector_quantizer(draws, layer):
+    codebook = keras.ops.convert_to_numpy(layer.codebook).reshape(2, 4, -1)  # [groups, codes, code_dim / groups]
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+    probabilities = _softmax((FEATURES @ kernel + bias).reshape(ROWS, 2, 4))
+    for group in range(2):
+        part = draws[..., 2 * group : 2 * group + 2]
+        distances = np.abs(part[..., None, :] - codebook[group]).sum(-1)  # [calls, rows, codes]
+        assert (distances.min(-1) == 0).all(), "a served codevector is not a codebook entry"
+        chosen = distances.argmin(-1)
+        # Rows differ: the number of draws of each code against the sum of its probabilities over rows and calls.
+        observed = np.bincount(chosen.ravel(), minlength=4)[None]
+        expected = probabilities[:, group].sum(0)[None] * len(draws)
+        assert _chisquare_pvalue(observed, expected) > 1e-3
+
+
+def _law_of_selection(draws, layer):
+    # Each output is a convex combination of the row's features (relaxed selection weights on the simplex).
+    low, high = FEATURES.min(-1, keepdims=True), FEATURES.max(-1, keepdims=True)
+    assert ((draws >= low - 1e-5) & (draws <= high + 1e-5)).all()
+
+
+def _law_of_permutations(draws, layer):
+    assert np.isin(draws, (0.0, 1.0)).all(), "a served hard Sinkhorn draw is not 0/1"
+    assert (draws.sum(-1) == 1).all() and (draws.sum(-2) == 1).all(), "a served draw is not a permutation matrix"
+
+
+def _law_of_doubly_stochastic(draws, layer):
+    assert (draws >= 0).all()
+    np.testing.assert_allclose(draws.sum(-1), 1.0, atol=1e-3)  # 20 Sinkhorn rounds normalise rows last
+    np.testing.assert_allclose(draws.sum(-2), 1.0, atol=5e-2)
+
+
+LAYERS = {
+    "GumbelSoftmax": (
+        lambda sample: keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0, sample_at_inference=sample),
+        LOGITS,
+        False,
+        _law_of_relaxed_categorical,
+    ),
+    "StraightThroughGumbel": (
+        lambda sample: keras_gumbel.StraightThroughGumbel(seed=1, sample_at_inference=sample),
+        LOGITS,
+        True,
+        _law_of_categorical,
+    ),
+    "RelaxedBernoulli": (
+        lambda sample: keras_gumbel.RelaxedBernoulli(temperature=0.5, seed=2, sample_at_inference=sample),
+        LOGITS,
+        False,
+        _law_of_relaxed_bernoulli,
+    ),
+    "RelaxedBernoulli(hard)": (
+        lambda sample: keras_gumbel.RelaxedBernoulli(hard=True, seed=3, sample_at_inference=sample),
+        LOGITS,
+        True,
+        _law_of_hard_bernoulli,
+    ),
+    "GumbelAttention(hard)": (
+        lambda sample: keras_gumbel.GumbelAttention(hard=True, seed=4, sample_at_inference=sample),
+        SETS,
+        True,
+        _law_of_attention,
+    ),
+    "GumbelVectorQuantizer": (
+        lambda sample: keras_gumbel.GumbelVectorQuantizer(2, 4, 4, seed=5, sample_at_inference=sample),
+        FEATURES,
+        True,
+        _law_of_vector_quantizer,
+    ),
+    "ConcreteSelector": (
+        lambda sample: keras_gumbel.ConcreteSelector(2, temperature=0.5, seed=6, sample_at_inference=sample),
+        FEATURES,
+        True,
+        _law_of_selection,
+    ),
+    "GumbelSinkhorn": (
+        lambda sample: keras_gumbel.GumbelSinkhorn(seed=7, sample_at_inference=sample),
+        SCORES,
+        True,
+        _law_of_permutations,
+    ),
+    "GumbelSinkhorn(relaxed)": (
+        lambda sample: keras_gumbel.GumbelSinkhorn(hard_at_inference=False, seed=8, sample_at_inference=sample),
+        SCORES,
+        False,
+        _law_of_doubly_stochastic,
+    ),
+}
+
+
+def _model(layer, inputs):
+    symbolic = keras.Input(inputs.shape[1:])
+    outputs = layer(symbolic, symbolic) if isinstance(layer, keras_gumbel.GumbelAttention) else layer(symbolic)
+    model = keras.Model(symbolic, outputs)
+    model(inputs[:2])  # Keras' ONNX export needs a model that has been called
+    return model
+
+
+def _export(model, path, export_format, inputs):
+    kwargs = {}
+    if BACKEND == "torch":  # PyTorch exports fixed shapes (Keras reads a None dimension as 1 there)
+        kwargs["input_signature"] = [keras.InputSpec(shape=inputs.shape, dtype="float32")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(path, format=export_format, verbose=False, **kwargs)
+
+
+def _available(export_format):
+    import importlib.util
+
+    names = [RUNTIMES[export_format], EXPORTERS.get((BACKEND, export_format))]
+    return all(name is None or importlib.util.find_spec(name) is not None for name in names)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Every cell exported, then served by `serve_exports.py` in one process: {(layer, format, sample): result}."""
+    root = tmp_path_factory.mktemp("exports")
+    results, manifest = {}, []
+    for name, (make, inputs, _, _) in LAYERS.items():
+        np.save(root / f"{len(results)}-inputs.npy", inputs)
+        inputs_path = str(root / f"{len(results)}-inputs.npy")
+        for sample in (False, True):
+            layer = make(sample)
+            model = _model(layer, inputs)
+            keras_output = keras.ops.convert_to_numpy(model(inputs, training=False)) if not sample else None
+            for export_format in FORMATS:
+                if not _available(export_format):
+                    continue
+                key = (name, export_format, sample)
+                path = str(root / f"{len(results)}-{FILE_NAMES[export_format]}")
+                result = {"layer": layer, "keras": keras_output, "path": path, "export_error": None}
+                results[key] = result
+                try:
+                    _export(model, path, export_format, inputs)
+                except Exception as error:  # noqa: BLE001 - each cell asserts what it expects
+                    result["export_error"] = error
+                    continue
+                manifest.append({"format": export_format, "path": path, "inputs": inputs_path, "calls": CALLS[sample]})
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "serve_exports.py"), str(root / "manifest.json")],
+        check=True,
+        env=environment,
+        timeout=1200,
+    )
+    for result in results.values():
+        path = result["path"]
+        if os.path.exists(path + ".served.npy"):
+            result["served"] = np.load(path + ".served.npy")
+        elif os.path.exists(path + ".served.txt"):
+            result["serve_error"] = open(path + ".served.txt").read()
+    return results
+
+
+CELLS = [(name, export_format) for name in LAYERS for export_format in FORMATS]
+
+
+def _cell(served, name, export_format, sample):
+    if not _available(export_format):
+        pytest.skip(f"the {export_format} runtime or exporter is not installed (the `export` extra)")
+    result = served[(name, export_format, sample)]
+    if result["export_error"] is not None:
+        raise AssertionError(f"{name}: export to {export_format} failed") from result["export_error"]
+    assert "serve_error" not in result, f"{name}: the {export_format} runtime failed:\n{result.get('serve_error')}"
+    return result
+
+
+def _refusal(name, export_format, sample):
+    """The way out an export that cannot hold the layer names in its ValueError, or None where it holds it."""
+    if sample and (BACKEND, export_format) in REFUSES_SAMPLING:
+        return "tf_saved_model"  # JAX's ONNX export would freeze the seed state
+    if name == "GumbelSinkhorn" and (BACKEND, export_format) == ("tensorflow", "onnx"):
+        return "hard_at_inference=False"  # tf2onnx's conversion of the assignment's loops returns other permutations
+    return None
+
+
+def _skip_unless_held(name, export_format, sample):
+    if (BACKEND, export_format) in KERAS_CANNOT:
+        pytest.skip("Keras cannot export its own layers here: test_keras_alone_cannot_export_there shows it")
+    if _refusal(name, export_format, sample) is not None:
+        pytest.skip("this export cannot hold the layer: test_an_export_that_cannot_hold_a_layer_fails_at_export")
+
+
+@pytest.mark.parametrize(("name", "export_format"), CELLS)
+def test_inference_export_serves_what_keras_computes(served, name, export_format):
+    _skip_unless_held(name, export_format, sample=False)
+    result = _cell(served, name, export_format, sample=False)
+    hard = LAYERS[name][2]
+    for call in result["served"]:
+        if hard:
+            np.testing.assert_array_equal(call, result["keras"])
+        else:
+            np.testing.assert_allclose(call, result["keras"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("name", "export_format"), CELLS)
+def test_sampling_export_serves_exact_samples_of_the_law_and_a_new_draw_each_call(served, name, export_format):
+    _skip_unless_held(name, export_format, sample=True)
+    result = _cell(served, name, export_format, sample=True)
+    draws = result["served"]
+    assert all(not np.array_equal(draws[i], draws[i + 1]) for i in range(len(draws) - 1)), "a call repeated a draw"
+    LAYERS[name][3](draws, result["layer"])
+
+
+REFUSED = [
+    (name, export_format, sample)
+    for name, export_format in CELLS
+    for sample in (False, True)
+    if _refusal(name, export_format, sample) is not None and (BACKEND, export_format) not in KERAS_CANNOT
+]
+
+
+@pytest.mark.parametrize(("name", "export_format", "sample"), REFUSED or [pytest.param(None, None, None, marks=[])])
+def test_an_export_that_cannot_hold_a_layer_fails_at_export(served, name, export_format, sample):
+    if name is None:
+        pytest.skip(f"every {BACKEND} export holds every layer")
+    if not _available(export_format):
+        pytest.skip(f"the {export_format} exporter is not installed")
+    result = served[(name, export_format, sample)]
+    layer, error = result["layer"], result["export_error"]
+    assert isinstance(error, ValueError), f"expected a ValueError at export, got {error!r}"
+    message = str(error)
+    assert type(layer).__name__ in message and repr(layer.name) in message, message
+    assert _refusal(name, export_format, sample) in message, message  # the way out
+    assert not os.path.exists(result["path"]), "a refused export left a file"
+
+
+@pytest.mark.parametrize("export_format", sorted(f for b, f in KERAS_CANNOT if b == BACKEND) or ["none"])
+def test_keras_alone_cannot_export_there(tmp_path, export_format):
+    if export_format == "none":
+        pytest.skip(f"Keras exports its own layers to every {BACKEND} format")
+    if not _available(export_format):
+        pytest.skip(f"the {export_format} exporter is not installed")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(4)(inputs)))
+    model(LOGITS[:2])
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the converter raises: the cell is Keras' limit
+        _export(model, str(tmp_path / FILE_NAMES[export_format]), export_format, LOGITS)
