@@ -27,6 +27,7 @@ or needed, each with a backend-agnostic fallback:
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
+- `take_argmax_columns`: a gather, and while PyTorch exports, selects instead (no integer tensor).
 - `max_and_one_hot`: on PyTorch, the maximum with its index from one
   `torch.max` pass, and the one-hot from one `scatter_` into zeros.
 - `add`, `max`: on TensorFlow, `tf.add` and `tf.reduce_max`, which accept an
@@ -133,7 +134,7 @@ def max_and_one_hot(x, axis):
         import torch
 
         values, indices = torch.max(x, dim=axis, keepdim=True)
-        if not _torch_exporting():
+        if not torch_exporting():
             return values, torch.zeros_like(x).scatter_(axis, indices, 1)
         # Exported: no integer tensor (litert-torch's converter mistyped int64 indices from its second conversion
         # in a process on): the first entry equal to the maximum, found by a running count.
@@ -145,6 +146,24 @@ def max_and_one_hot(x, axis):
         num_classes = keras.ops.shape(x)[axis]
     one_hot = keras.ops.one_hot(argmax(x, axis), num_classes, axis=axis, dtype=x.dtype)
     return max(x, axis=axis, keepdims=True), one_hot
+
+
+def take_argmax_columns(x, scores):
+    """`x[:, argmax(scores, -1)]`: the column of `x` [batch, d] that each row of `scores` [k, d] ranks first.
+
+    While PyTorch traces an export, without an integer tensor (the gather's
+    ONNX form failed shape inference, OpenVINO had no rule for it, and
+    litert-torch mistypes int64 indices): each column picked by a select
+    against the one-hot of the argmax, then summed with zeros, exactly (an
+    infinite value elsewhere in the row does not reach it).
+    """
+    if backend() == "torch" and torch_exporting():
+        import torch
+
+        _, one_hot = max_and_one_hot(keras.ops.convert_to_tensor(scores), -1)
+        picked = torch.where(torch.gt(one_hot, 0.5)[None], x[:, None, :], torch.zeros((), dtype=x.dtype))
+        return torch.sum(picked, dim=-1)
+    return keras.ops.take(x, argmax(scores, -1), axis=1)
 
 
 def argmax(x, axis):
@@ -390,7 +409,7 @@ def inference_uniform(shape, dtype):
     if name == "torch":
         import torch
 
-        if not _torch_exporting():
+        if not torch_exporting():
             return None
         return torch.rand(tuple(shape), dtype=getattr(torch, dtype), device=keras.ops.convert_to_tensor(0.0).device)
     if name == "jax":
@@ -398,7 +417,7 @@ def inference_uniform(shape, dtype):
     return None
 
 
-def _torch_exporting():
+def torch_exporting():
     """Whether PyTorch is tracing the running code for an export (`torch.export`, `torch.jit.trace`, ONNX)."""
     import torch
 

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_gumbel import _backend
 from keras_gumbel import _sampling
+from keras_gumbel import _tf_private
 from keras_gumbel import _validation
 from keras_gumbel.layers._base import TemperatureLayer
 
@@ -132,7 +133,15 @@ class ConcreteSelector(TemperatureLayer):
                 _validation.invalid("inputs", "a tensor of shape [batch, d]", f"<shape {tuple(inputs.shape)}>")
             )
         if not self._add_noise(training):
-            return ops.take(inputs, _backend.argmax(self.logits, -1), axis=1)
+            return _backend.take_argmax_columns(inputs, self.logits)
+        if not training and _backend.backend() == "torch" and _tf_private.keras_export_format() == "openvino":
+            raise ValueError(
+                f"Cannot export ConcreteSelector (layer {self.name!r}) with sample_at_inference=True to OpenVINO "
+                "from the PyTorch backend: its one selection per call depends on no input, and OpenVINO computes "
+                "such a draw once and returns it on every call. Export it to 'onnx', 'litert' or 'torch' (each "
+                "draws anew on every call), to 'openvino' from the TensorFlow backend, or build the layer with "
+                "sample_at_inference=False."
+            )
         with self._draws(inputs, training):
             weights = _sampling.categorical(
                 self.logits, self._current_temperature(), axis=1, hard=False, seed=self.seed_generator, add_noise=True

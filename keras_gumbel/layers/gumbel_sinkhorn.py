@@ -107,13 +107,8 @@ class GumbelSinkhorn(TemperatureLayer):
 
     def call(self, inputs, training=None):
         hard = self.hard or (not training and self.hard_at_inference)
-        if hard and _backend.backend() == "tensorflow" and _tf_private.keras_export_format() == "onnx":
-            raise ValueError(
-                f"Cannot export GumbelSinkhorn (layer {self.name!r}) with hard permutations (hard_at_inference=True) "
-                "to ONNX from the TensorFlow backend: tf2onnx converts the assignment's loops into a model that "
-                "returns other permutations than Keras. Export with format='tf_saved_model', 'litert' or "
-                "'openvino', or build the layer with hard_at_inference=False (the relaxed matrices export to ONNX)."
-            )
+        if hard:
+            self._check_exportable()
         temperature = self._current_temperature()
         if self._add_noise(training):
             with self._draws(inputs, training):
@@ -121,6 +116,32 @@ class GumbelSinkhorn(TemperatureLayer):
                     inputs, temperature, self.num_iterations, hard=hard, seed=self.seed_generator
                 )
         return gumbel_ops.sinkhorn(inputs, temperature, self.num_iterations, hard=hard)
+
+    def _check_exportable(self):
+        """Refuses, at export, an export that cannot hold the hard assignment (its loops run until it converges).
+
+        Exported where TensorFlow traces it (SavedModel, LiteRT, OpenVINO); refused for ONNX from TensorFlow
+        (tf2onnx's conversion of the loops returned other permutations), from JAX (the assignment needs the batch
+        size when traced) and from PyTorch (exported programs cannot hold its data-dependent loops).
+        """
+        name = _backend.backend()
+        export_format = _tf_private.keras_export_format()
+        if name == "tensorflow" and export_format != "onnx":
+            return
+        if name == "torch" and not _backend.torch_exporting():
+            return
+        if name == "jax" and export_format is None:
+            return
+        if name not in ("tensorflow", "jax", "torch"):
+            return
+        where = {"tensorflow": "to ONNX from the TensorFlow backend"}.get(name, f"from the {name} backend")
+        raise ValueError(
+            f"Cannot export GumbelSinkhorn (layer {self.name!r}) with hard permutations (hard=True or "
+            f"hard_at_inference=True) {where}: its assignment runs loops until it converges, which this exporter "
+            "cannot hold. Build the layer with hard_at_inference=False (the relaxed matrices export everywhere; "
+            "round them to permutations where the model is served), or export from the TensorFlow backend with "
+            "format='tf_saved_model', 'litert' or 'openvino'."
+        )
 
     def get_config(self):
         config = super().get_config()
