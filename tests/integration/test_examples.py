@@ -228,3 +228,16 @@ def test_sort_numbers_example_learns_to_sort_five_numbers(tmp_path):
     # (none in 500 lists when written, after 300 steps).
     assert results[0]["size"] == 5 and results[0]["prop_any_wrong"] < 0.1, stdout
     assert "| 5 | " in stdout and (tmp_path / "permutations.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_recommender_example_serves_samples_from_litert_and_onnx(tmp_path):
+    for module in ("onnxruntime", "tf2onnx", "ai_edge_litert"):
+        pytest.importorskip(module)
+    stdout = run("examples/recommender.py", "--draws", "1000", "--epochs", "5", "--output", str(tmp_path))
+    distances = [float(x) for x in re.findall(r"total variation to the model's distribution ([0-9.]+)", stdout)]
+    # 1000 one-hot draws of 12 items: the expected total variation is about 0.04; 0.12 is far in the tail.
+    assert len(distances) == 2 and max(distances) < 0.12, stdout
+    shown = [int(x) for x in re.findall(r"10 visits showed (\d+) items", stdout)]
+    assert len(shown) == 2 and min(shown) > 1, stdout  # the served models vary; the mode would show 1
+    assert (tmp_path / "recommender.tflite").stat().st_size > 0 and (tmp_path / "recommender.onnx").stat().st_size > 0

@@ -308,7 +308,10 @@ def served(tmp_path_factory):
         env=environment,
         timeout=1200,
     )
-    for result in results.values():
+    results["isolation"] = json.loads((root / "manifest.json.isolation.json").read_text())
+    for key, result in results.items():
+        if key == "isolation":
+            continue
         path = result["path"]
         if os.path.exists(path + ".served.npy"):
             result["served"] = np.load(path + ".served.npy")
@@ -318,6 +321,13 @@ def served(tmp_path_factory):
 
 
 CELLS = [(name, export_format) for name in LAYERS for export_format in FORMATS]
+
+
+def test_the_exports_are_served_in_a_process_that_cannot_import_keras_gumbel(served):
+    isolation = served["isolation"]
+    assert not isolation["keras_gumbel_importable"]
+    expected = {RUNTIMES[f] for f in FORMATS if _available(f) and (BACKEND, f) not in KERAS_CANNOT}
+    assert expected <= set(isolation["runtimes"]), isolation  # each format served by its own runtime
 
 
 def _cell(served, name, export_format, sample):
