@@ -10,6 +10,7 @@ from keras_gumbel import diagnostics
 from keras_gumbel import distributions
 from keras_gumbel import estimators
 from keras_gumbel import ops
+from keras_gumbel import pruning
 from keras_gumbel import reinforce
 from keras_gumbel import schedules
 from keras_gumbel.callbacks import TemperatureAnnealing
@@ -24,6 +25,7 @@ from keras_gumbel.layers import GumbelAttention
 from keras_gumbel.layers import GumbelSinkhorn
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import GumbelVectorQuantizer
+from keras_gumbel.layers import HardConcreteGate
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 
@@ -35,6 +37,7 @@ __all__ = [
     "GumbelSinkhorn",
     "GumbelSoftmax",
     "GumbelVectorQuantizer",
+    "HardConcreteGate",
     "MovingAverageBaseline",
     "ReinforceModel",
     "RelaxedBernoulli",
@@ -46,6 +49,7 @@ __all__ = [
     "leave_one_out_baseline",
     "make_train_step",
     "ops",
+    "pruning",
     "reinforce",
     "schedules",
     "score_function_loss",

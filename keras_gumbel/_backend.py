@@ -27,6 +27,8 @@ or needed, each with a backend-agnostic fallback:
 - `argmax`: on TensorFlow, `tf.argmax`; `keras.ops.argmax` adds six
   element-wise ops there to order -0.0 below 0.0 as NumPy does, which a
   sampler does not need.
+- `export_without_loops`, `export_freezes_input_free_draws`: what the export being traced cannot hold (the layers
+  raise, naming themselves).
 - `take_argmax_columns`: a gather, and while PyTorch exports, selects instead (no integer tensor).
 - `max_and_one_hot`: on PyTorch, the maximum with its index from one
   `torch.max` pass, and the one-hot from one `scatter_` into zeros.
@@ -415,6 +417,32 @@ def inference_uniform(shape, dtype):
     if name == "jax":
         _check_jax_seed_state(layer, inputs)
     return None
+
+
+def export_without_loops():
+    """Whether the export being traced cannot hold loops that run until they converge (Sinkhorn's assignment).
+
+    ONNX from TensorFlow (tf2onnx's conversion returned other permutations), any Keras export from JAX (the
+    assignment needs the batch size where it is traced) and any PyTorch export (exported programs hold no
+    data-dependent loops). TensorFlow's SavedModel, LiteRT and OpenVINO hold them.
+    """
+    name = backend()
+    if name == "tensorflow":
+        return _tf_private.keras_export_format() == "onnx"
+    if name == "jax":
+        return _tf_private.keras_export_format() is not None
+    if name == "torch":
+        return torch_exporting()
+    return False
+
+
+def export_freezes_input_free_draws():
+    """Whether the export being traced turns a draw that depends on no input into a constant.
+
+    OpenVINO from PyTorch (`torch.jit.trace`): OpenVINO computes such a draw once, when it compiles the model. From
+    TensorFlow `inference_uniform` ties every draw to the batch, which OpenVINO keeps.
+    """
+    return backend() == "torch" and _tf_private.keras_export_format() == "openvino"
 
 
 def torch_exporting():

@@ -13,6 +13,8 @@ arguments and call these. Everything here is written with `keras.ops`, with
 - `step`, `one_hot_of_argmax`: the hard value of a perturbed logit or of perturbed logits, by selects.
 - `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
   the deterministic output the layers give at inference).
+- `hard_concrete`, `hard_concrete_probabilities`: the Hard Concrete gate (the binary Concrete sample stretched and
+  clipped) and its closed-form probabilities of being non-zero and one.
 - `one_hot_of_argmax`, `with_softmax_gradient`, `with_gradient_of`,
   `custom_gradient`, `softmax_jvp`: exact forwards built from selects, with
   the gradient attached by one custom-gradient helper.
@@ -92,6 +94,39 @@ def bernoulli(logits, temperature, hard, seed, add_noise, log_space=False, diffe
         return ops.multiply(upstream, ops.multiply(y, ops.subtract(1.0, y)))
 
     return ops.cast(custom_gradient(hard_value, grad)(scaled), out_dtype)
+
+
+def hard_concrete(log_alpha, temperature, stretch, seed, add_noise):
+    """The computation behind `ops.hard_concrete` and `HardConcreteGate` (arguments checked).
+
+    `add_noise`: the sample `clip(s * (high - low) + low, 0, 1)`, `s` the binary Concrete sample of
+    `relaxed_bernoulli(log_alpha, temperature)` (the same kernel, `bernoulli`); without it, the deterministic gate
+    `clip(sigmoid(log_alpha) * (high - low) + low, 0, 1)` (Louizos et al.'s test-time estimator). The clip gives exact
+    0s and 1s forward and, where it clips, a zero gradient.
+    """
+    low, high = stretch
+    log_alpha, _, out_dtype = prepare(log_alpha)
+    if add_noise:
+        relaxed = bernoulli(log_alpha, temperature, hard=False, seed=seed, add_noise=True)
+    else:
+        relaxed = ops.sigmoid(log_alpha)
+    stretched = ops.add(ops.multiply(relaxed, high - low), low)
+    return ops.cast(ops.clip(stretched, 0.0, 1.0), out_dtype)
+
+
+def hard_concrete_probabilities(log_alpha, temperature, stretch):
+    """`(P(gate > 0), P(gate = 1))` of Hard Concrete gates, in closed form (arguments checked).
+
+    The gate is > 0 when the stretched sample passes 0, i.e. when `s > -low / (high - low)`, and 1 when it passes 1:
+    `P(gate > 0) = sigmoid(log_alpha - temperature * log(-low / high))`,
+    `P(gate = 1) = sigmoid(log_alpha - temperature * log((1 - low) / (high - 1)))`.
+    """
+    low, high = stretch
+    log_alpha, _, out_dtype = prepare(log_alpha)
+    temperature = floored_temperature(temperature, log_alpha.dtype)
+    nonzero = ops.sigmoid(ops.subtract(log_alpha, ops.multiply(temperature, math.log(-low / high))))
+    one = ops.sigmoid(ops.subtract(log_alpha, ops.multiply(temperature, math.log((1.0 - low) / (high - 1.0)))))
+    return ops.cast(nonzero, out_dtype), ops.cast(one, out_dtype)
 
 
 def check_temperature(temperature):

@@ -32,6 +32,7 @@ ALLOWED = {
         "estimators",
     },
     "reinforce": {"estimators"},
+    "pruning": {"layers", "_validation", "_tf_private"},
     "distributions": {"_backend"},
     "diagnostics": {"diagnostics", "ops", "estimators", "reinforce", "distributions", "_backend", "_validation"},
 }

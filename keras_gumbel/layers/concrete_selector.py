@@ -6,7 +6,6 @@ from keras import ops
 
 from keras_gumbel import _backend
 from keras_gumbel import _sampling
-from keras_gumbel import _tf_private
 from keras_gumbel import _validation
 from keras_gumbel.layers._base import TemperatureLayer
 
@@ -134,7 +133,7 @@ class ConcreteSelector(TemperatureLayer):
             )
         if not self._add_noise(training):
             return _backend.take_argmax_columns(inputs, self.logits)
-        if not training and _backend.backend() == "torch" and _tf_private.keras_export_format() == "openvino":
+        if not training and _backend.export_freezes_input_free_draws():
             raise ValueError(
                 f"Cannot export ConcreteSelector (layer {self.name!r}) with sample_at_inference=True to OpenVINO "
                 "from the PyTorch backend: its one selection per call depends on no input, and OpenVINO computes "

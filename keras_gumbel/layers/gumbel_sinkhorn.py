@@ -3,7 +3,6 @@
 import keras
 
 from keras_gumbel import _backend
-from keras_gumbel import _tf_private
 from keras_gumbel import _validation
 from keras_gumbel import ops as gumbel_ops
 from keras_gumbel.layers._base import TemperatureLayer
@@ -124,16 +123,9 @@ class GumbelSinkhorn(TemperatureLayer):
         (tf2onnx's conversion of the loops returned other permutations), from JAX (the assignment needs the batch
         size when traced) and from PyTorch (exported programs cannot hold its data-dependent loops).
         """
+        if not _backend.export_without_loops():
+            return
         name = _backend.backend()
-        export_format = _tf_private.keras_export_format()
-        if name == "tensorflow" and export_format != "onnx":
-            return
-        if name == "torch" and not _backend.torch_exporting():
-            return
-        if name == "jax" and export_format is None:
-            return
-        if name not in ("tensorflow", "jax", "torch"):
-            return
         where = {"tensorflow": "to ONNX from the TensorFlow backend"}.get(name, f"from the {name} backend")
         raise ValueError(
             f"Cannot export GumbelSinkhorn (layer {self.name!r}) with hard permutations (hard=True or "

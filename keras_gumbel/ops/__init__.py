@@ -59,6 +59,9 @@ from keras_gumbel.ops._categorical import gumbel_rao
 from keras_gumbel.ops._categorical import gumbel_softmax
 from keras_gumbel.ops._categorical import log_gumbel_softmax
 from keras_gumbel.ops._categorical import reinmax
+from keras_gumbel.ops._hard_concrete import hard_concrete
+from keras_gumbel.ops._hard_concrete import hard_concrete_gate
+from keras_gumbel.ops._hard_concrete import hard_concrete_probability_nonzero
 from keras_gumbel.ops._masks import mask_logits
 from keras_gumbel.ops._permutations import gumbel_sinkhorn
 from keras_gumbel.ops._permutations import max_weight_assignment
@@ -78,6 +81,9 @@ __all__ = [
     "gumbel_sinkhorn",
     "max_weight_assignment",
     "relaxed_bernoulli",
+    "hard_concrete",
+    "hard_concrete_gate",
+    "hard_concrete_probability_nonzero",
     "relaxed_bernoulli_logits",
     "mask_logits",
 ]

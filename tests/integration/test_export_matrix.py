@@ -13,6 +13,9 @@ standard interpreter (no TF Select ops), OpenVINO or `torch.export.load`. Then:
   export fails with a `ValueError` naming the layer, and writes no file;
 - where Keras cannot export its own layers (OpenVINO from JAX), a model of Keras layers alone is shown to fail too.
 
+`HardConcreteGate` (the L0 gate of learned sparsity) is a layer like the others here: its served inference gates
+equal Keras', and its served samples put the closed-form mass on exact 0s.
+
 Runs on each backend (CI's loop runs it on JAX and PyTorch). Needs the `export` extra.
 """
 
@@ -193,6 +196,19 @@ def _law_of_doubly_stochastic(draws, layer):
     np.testing.assert_allclose(draws.sum(-2), 1.0, atol=0.06)
 
 
+def _law_of_gates(draws, layer):
+    # One gate per unit and call, shared by the rows: exact 0s and 1s with the closed-form masses.
+    gates = draws / GATE_INPUTS  # the inputs are positive: the gates themselves
+    assert ((gates >= 0) & (gates <= 1 + 1e-6)).all()
+    assert (draws == draws[:, :1, :]).all(), "a served gate differs between rows of one call"
+    gates = gates[:, 0, :]
+    p_zero = 1 - keras.ops.convert_to_numpy(layer.probability_nonzero())
+    zeros = (gates == 0).sum(0)
+    expected = p_zero * len(draws)
+    # Few calls: the number of zero gates over all units and calls against its expectation, within 4 sigma.
+    assert abs(zeros.sum() - expected.sum()) <= 4 * np.sqrt((p_zero * (1 - p_zero)).sum() * len(draws)) + 1
+
+
 LAYERS = {
     "GumbelSoftmax": (
         lambda sample: keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0, sample_at_inference=sample),
@@ -248,7 +264,15 @@ LAYERS = {
         False,
         _law_of_doubly_stochastic,
     ),
+    "HardConcreteGate": (
+        lambda sample: keras_gumbel.HardConcreteGate(initial_keep_probability=0.5, seed=9, sample_at_inference=sample),
+        None,  # GATE_INPUTS, below
+        False,
+        _law_of_gates,
+    ),
 }
+GATE_INPUTS = np.tile(np.linspace(0.5, 2.0, 64, dtype="float32"), (ROWS, 1))
+LAYERS["HardConcreteGate"] = (LAYERS["HardConcreteGate"][0], GATE_INPUTS, *LAYERS["HardConcreteGate"][2:])
 
 
 def _model(layer, inputs):

@@ -161,6 +161,16 @@ CASES = {
         input_shape=(2, 3, 4, 4),
         symbolic_shape=(None, None, 4, 4),
     ),
+    "HardConcreteGate": dict(
+        layer_class=keras_gumbel.HardConcreteGate,
+        init_kwargs=dict(
+            temperature=0.5, stretch=[-0.2, 1.2], initial_keep_probability=0.6, trainable_temperature=True, seed=10
+        ),
+        input_shape=(2, 3, 6),
+        symbolic_shape=(None, None, 6),
+        supports_masking=True,
+        passes_mask=True,
+    ),
     "GumbelSinkhorn(hard)": dict(
         layer_class=keras_gumbel.GumbelSinkhorn,
         init_kwargs=dict(temperature=0.5, num_iterations=5, hard=True, seed=9),

@@ -1,0 +1,137 @@
+"""keras_gumbel.pruning: the expected sparsity, the Lagrangian controller, rounding to the target, the pruned model."""
+
+import keras
+import numpy as np
+import pytest
+from helpers import to_numpy
+
+import keras_gumbel
+from keras_gumbel import pruning
+
+
+def gated_mlp(widths=(32, 16), inputs=8, outputs=3, seed=0):
+    keras.utils.set_random_seed(seed)
+    x = first = keras.Input((inputs,))
+    for index, width in enumerate(widths):
+        x = keras.layers.Dense(width, activation="relu", name=f"dense_{index}")(x)
+        x = keras_gumbel.HardConcreteGate(seed=index, name=f"gate_{index}")(x)
+        x = keras.layers.Dropout(0.1)(x)
+    x = pruning.SparsityPenalty(name="penalty")(x)
+    return keras.Model(first, keras.layers.Dense(outputs, name="head")(x))
+
+
+def test_expected_sparsity_is_the_monte_carlo_fraction_of_zero_gates():
+    model = gated_mlp()
+    layers = pruning.gates(model)
+    assert [layer.name for layer in layers] == ["gate_0", "gate_1"]
+    layers[0].log_alpha.assign(np.linspace(-3, 3, 32).astype("float32"))
+    x = np.ones((1, 32), "float32")
+    zeros = np.mean([(to_numpy(layers[0](x, training=True)) == 0).mean() for _ in range(3000)])
+    expected = 1 - float(to_numpy(layers[0].expected_kept())) / 32
+    assert abs(zeros - expected) < 4 * np.sqrt(expected * (1 - expected) / (3000 * 32)) + 1e-3
+    combined = float(to_numpy(pruning.expected_sparsity(layers)))
+    kept = sum(float(to_numpy(layer.expected_kept())) for layer in layers)
+    np.testing.assert_allclose(combined, 1 - kept / 48, rtol=1e-6)
+
+
+def test_prune_removes_the_zero_gated_units_and_keeps_the_inference_output():
+    model = gated_mlp()
+    rng = np.random.default_rng(0)
+    for layer in pruning.gates(model):
+        layer.log_alpha.assign(rng.normal(0.0, 2.5, layer.log_alpha.shape).astype("float32"))
+    x = rng.normal(size=(64, 8)).astype("float32")
+    pruned = pruning.prune(model)
+    kept = [len(layer.kept_units()) for layer in pruning.gates(model)]
+    assert 0 < kept[0] < 32 and 0 < kept[1] < 16
+    assert [layer.units for layer in pruned.layers[1:]] == [kept[0], kept[1], 3]
+    assert not any(type(layer).__module__.startswith("keras_gumbel") for layer in pruned.layers)
+    assert pruned.count_params() < model.count_params()
+    np.testing.assert_allclose(to_numpy(pruned(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+    assert pruning.sparsity(model) == pytest.approx(1 - sum(kept) / 48)
+
+
+def test_prune_of_a_sequential_model_and_after_fixing_the_gates():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(12), keras_gumbel.HardConcreteGate(seed=2), keras.layers.Dense(2)]
+    )
+    gate = model.layers[1]
+    assert pruning.fix_to_sparsity([gate], 0.25) == pytest.approx(3 / 12)
+    assert len(gate.kept_units()) == 9
+    x = np.random.default_rng(1).normal(size=(10, 5)).astype("float32")
+    np.testing.assert_allclose(to_numpy(pruning.prune(model)(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+
+
+def test_prune_refuses_what_it_cannot_carry_naming_the_layer():
+    inputs = keras.Input((4,))
+    x = keras_gumbel.HardConcreteGate(name="first_gate")(inputs)
+    with pytest.raises(ValueError, match="first_gate"):
+        pruning.prune(keras.Model(inputs, keras.layers.Dense(2)(x)))
+    x = keras.layers.Dense(3)(inputs)
+    with pytest.raises(ValueError, match="ends with a HardConcreteGate"):
+        pruning.prune(keras.Model(inputs, keras_gumbel.HardConcreteGate()(x)))
+    x = keras.layers.Dense(3)(inputs)
+    y = keras.layers.Dense(3, name="branch")(inputs)
+    with pytest.raises(ValueError, match="branch|add"):
+        pruning.prune(keras.Model(inputs, keras.layers.Add(name="add")([x, y])))
+    x = keras.layers.Dense(3)(inputs)
+    x = keras.layers.LayerNormalization(name="norm")(keras_gumbel.HardConcreteGate()(x))
+    with pytest.raises(ValueError, match="norm"):
+        pruning.prune(keras.Model(inputs, keras.layers.Dense(2)(x)))
+
+
+def test_the_controller_needs_one_penalty_and_a_gate():
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    plain.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="SparsityPenalty"):
+        plain.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0, callbacks=[pruning.SparsityController(0.5)])
+    for bad in (1.0, -0.1, "half"):
+        with pytest.raises((ValueError, TypeError), match="target"):
+            pruning.SparsityController(bad)
+
+
+def test_the_multipliers_rise_against_a_model_denser_than_asked_and_the_logs_say_so():
+    model = gated_mlp()
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    y = np.arange(64) % 3
+    controller = pruning.SparsityController(0.6, warmup_steps=0, multiplier_rate=0.1, round_at_end=False)
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[controller])
+    logs = history.history
+    assert logs["sparsity_target"] == [0.6, 0.6]
+    assert logs["lambda_1"][0] < 0 < logs["lambda_2"][0]  # s < t: lambda_1 falls, lambda_2 grows
+    assert logs["lambda_1"][1] < logs["lambda_1"][0]
+    # The penalty is in the loss: with the same weights, the gated loss exceeds the cross-entropy alone.
+    assert set(logs) >= {"loss", "sparsity", "pruned_sparsity", "lambda_1", "lambda_2"}
+
+
+def test_the_penalty_layer_saves_and_reloads(tmp_path):
+    model = gated_mlp()
+    model.get_layer("penalty").multipliers.assign([-1.5, 2.0])
+    model.save(tmp_path / "gated.keras")
+    loaded = keras.models.load_model(tmp_path / "gated.keras")
+    np.testing.assert_array_equal(to_numpy(loaded.get_layer("penalty").multipliers), [-1.5, 2.0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [0.5, 0.8])
+def test_the_controller_reaches_the_target_on_digits_and_the_pruned_model_keeps_the_accuracy(target):
+    sklearn = pytest.importorskip("sklearn.datasets")
+    features, labels = sklearn.load_digits(return_X_y=True)
+    features = (features / 16).astype("float32")
+    model = gated_mlp(widths=(128, 64), inputs=64, outputs=10)
+    model.compile(
+        keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    controller = pruning.SparsityController(target, warmup_steps=500)
+    history = model.fit(features[:1400], labels[:1400], epochs=40, batch_size=64, verbose=0, callbacks=[controller])
+    # The multipliers bring the expected sparsity near the target; the rounding at the end lands on it.
+    assert abs(history.history["sparsity"][-1] - target) < 0.05, history.history["sparsity"][-5:]
+    assert abs(pruning.sparsity(model) - target) <= 0.01
+    pruned = pruning.prune(model)
+    test = features[1400:], labels[1400:]
+    gated_outputs, pruned_outputs = to_numpy(model(test[0])), to_numpy(pruned(test[0]))
+    np.testing.assert_allclose(pruned_outputs, gated_outputs, atol=1e-4, rtol=1e-4)
+    accuracy = (pruned_outputs.argmax(-1) == test[1]).mean()
+    assert accuracy > 0.85, accuracy  # a dense MLP of this size: about 0.95 on these 397 digits
