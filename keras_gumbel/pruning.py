@@ -169,6 +169,11 @@ class SparsityController(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        # On JAX, `fit` keeps the variables' values in its own state between batches: sync them into the variables
+        # (to read the gates) and have the next step read the variables back (the multipliers and target we assign).
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
         gap = float(ops.convert_to_numpy(expected_sparsity(self.penalty._gates))) - self.current_target()
         lambda_1, lambda_2 = ops.convert_to_numpy(self.penalty.multipliers)
         self.penalty.multipliers.assign(

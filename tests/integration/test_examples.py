@@ -241,3 +241,12 @@ def test_recommender_example_serves_samples_from_litert_and_onnx(tmp_path):
     shown = [int(x) for x in re.findall(r"10 visits showed (\d+) items", stdout)]
     assert len(shown) == 2 and min(shown) > 1, stdout  # the served models vary; the mode would show 1
     assert (tmp_path / "recommender.tflite").stat().st_size > 0 and (tmp_path / "recommender.onnx").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_pruning_benchmark_prints_its_table():
+    pytest.importorskip("sklearn")
+    stdout = run("benchmarks/pruning.py", "--data", "digits", "--epochs", "2", "--targets", "0.5", "--repeats", "5")
+    rows = [line for line in stdout.splitlines() if line.startswith("| dense") or line.startswith("| gated")]
+    assert len(rows) == 2, stdout
+    assert "| 0.500 (" in rows[1], stdout  # the pruned model on its target
