@@ -114,13 +114,12 @@ def main():
         rows.append((f"gated, target {target:.2f}", pruning.sparsity(model), expected, error, weights, flops,
                      ratio_1, ratio_256, widths))  # fmt: skip
     print()
-    print("| model | units removed (expected at the end) | test error | weights kept | FLOPs kept | "
-          "speed-up, batch 1 | speed-up, batch 256 | hidden widths |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| model | units removed (expected) | test error | weights (FLOPs) kept | speed-up, batch 1 / 256 | widths |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, removed, expected, error, weights, flops, ratio_1, ratio_256, widths in rows:
         print(
-            f"| {name} | {removed:.3f} ({expected:.3f}) | {100 * error:.2f}% | {weights / dense_weights:.1%} | "
-            f"{flops / dense_flops:.1%} | {ratio_1:.2f}x | {ratio_256:.2f}x | {widths or '300, 100'} |"
+            f"| {name} | {removed:.3f} ({expected:.3f}) | {100 * error:.2f}% | {weights / dense_weights:.1%} "
+            f"({flops / dense_flops:.1%}) | {ratio_1:.2f}x / {ratio_256:.2f}x | {widths or [300, 100]} |"
         )
 
 
