@@ -8,13 +8,21 @@ multiply-adds per example that remain, and the latency of the pruned model again
 256 (a paired ratio: dense and pruned calls alternate, each a compiled `tf.function`, and the median of the per-pair
 ratios is reported, since this machine is shared and noisy).
 
+Beside them, where `tensorflow-model-optimization` is installed, TensorFlow Model Optimization's
+`prune_low_magnitude` at the same number of weights as each of our pruned models (`benchmarks/tfmot_lenet.py`, in a
+process of its own: TF-MOT runs on `tf_keras` only), with its latency against its own dense twin.
+
 Usage:
     python benchmarks/pruning.py [--data mnist|digits] [--epochs 10] [--targets 0.5 0.8 0.9]
 """
 
 import argparse
+import importlib.util
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -81,12 +89,40 @@ def paired_latency_ratio(dense, pruned, batch, repeats):
     return float(np.median(ratios)), np.median(np.array(times), axis=0) * 1e6
 
 
+def tfmot_rows(x_train, y_train, x_test, y_test, args, ours, dense_weights):
+    """TF-MOT's magnitude pruning at our pruned models' numbers of weights, run by `tfmot_lenet.py`."""
+    with tempfile.TemporaryDirectory() as directory:
+        data = os.path.join(directory, "data.npz")
+        np.savez(data, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+        sparsities = [f"{1 - row[4] / dense_weights:.4f}" for row in ours]
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfmot_lenet.py")
+        environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [sys.executable, script, data, str(args.epochs), str(args.repeats), *sparsities],
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=True,
+        )
+    rows = []
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            measured = json.loads(line)
+            kept = measured["nonzero"] / measured["weights"]
+            rows.append(
+                (f"TF-MOT magnitude, {kept:.1%} of weights", None, None, measured["error"], measured["nonzero"],
+                 None, measured["ratio_1"], measured["ratio_256"], None)
+            )  # fmt: skip
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--targets", type=float, nargs="+", default=[0.5, 0.8, 0.9])
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--no-tfmot", action="store_true", help="skip TensorFlow Model Optimization's rows")
     args = parser.parse_args()
     (x_train, y_train), (x_test, y_test), described = load(args.data)
     steps = args.epochs * int(np.ceil(len(x_train) / 128))
@@ -113,13 +149,18 @@ def main():
         expected = history.history["sparsity"][-1]
         rows.append((f"gated, target {target:.2f}", pruning.sparsity(model), expected, error, weights, flops,
                      ratio_1, ratio_256, widths))  # fmt: skip
+    if not args.no_tfmot and importlib.util.find_spec("tensorflow_model_optimization") is not None:
+        rows += tfmot_rows(x_train, y_train, x_test, y_test, args, rows[1:], dense_weights)
     print()
     print("| model | units removed (expected) | test error | weights (FLOPs) kept | speed-up, batch 1 / 256 | widths |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, removed, expected, error, weights, flops, ratio_1, ratio_256, widths in rows:
+        units = "-" if removed is None else f"{removed:.3f} ({expected:.3f})"
+        # An unstructured sparse model keeps its dense shapes: every multiply-add is still computed.
+        flops_kept = "100.0%" if flops is None else f"{flops / dense_flops:.1%}"
         print(
-            f"| {name} | {removed:.3f} ({expected:.3f}) | {100 * error:.2f}% | {weights / dense_weights:.1%} "
-            f"({flops / dense_flops:.1%}) | {ratio_1:.2f}x / {ratio_256:.2f}x | {widths or [300, 100]} |"
+            f"| {name} | {units} | {100 * error:.2f}% | {weights / dense_weights:.1%} ({flops_kept}) | "
+            f"{ratio_1:.2f}x / {ratio_256:.2f}x | {widths or [300, 100]} |"
         )
 
 

@@ -9,8 +9,9 @@
   puts the sparsity in the logs.
 - `fix_to_sparsity(gates, target)`: the inference gates rounded to meet the target exactly (the controller does it at
   the end of training).
-- `prune(model)`: a plain Keras model with the gated-off units removed and the inference gates folded into the
-  next layer's weights: no keras_gumbel layer inside, the same inference output.
+- `prune(model)`: a plain Keras model with the gated-off units or filters removed and the inference gates folded
+  into the next layer's weights (chains of `Dense`, `Conv1D`, `Conv2D`, pooling, `Flatten`): no keras_gumbel layer
+  inside, the same inference output.
 """
 
 import keras
@@ -200,64 +201,95 @@ class SparsityController(keras.callbacks.Callback):
 
 
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout, SparsityPenalty)
+# Layers that act on each channel alone and commute with a non-negative scale of it: a gate's zero channels stay
+# zero through them, and its values can be folded into the next layer's weights.
+_PER_CHANNEL = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Flatten,
+)
+_WEIGHTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)
 
 
 def prune(model):
     """A plain Keras model with the gated-off units removed and the inference gates folded into the weights.
 
-    For a `keras.Sequential` (or a functional chain of single-input layers) of `Dense` layers, each optionally
-    followed by a `HardConcreteGate`: a gate's units whose inference gate is 0 are removed from its `Dense` (kernel
-    columns and bias) and from the next `Dense`'s kernel rows, and the gate's values are folded into those rows
-    (`gate * (x W)` is `x (gate * W)`), so the result holds no keras_gumbel layer, computes the gated model's
-    inference output (to float rounding), is smaller and exports anywhere. Layers that are the identity at
-    inference (`Dropout`, `SparsityPenalty`) are dropped.
+    For a `keras.Sequential` (or a functional chain of single-input layers) of `Dense`, `Conv1D` and `Conv2D`
+    layers, each optionally followed by a `HardConcreteGate` on its units or filters, with pooling and `Flatten`
+    layers between them: a gate's units whose inference gate is 0 are removed from the layer before it (kernel
+    columns or filters, bias) and from the next weighted layer (its input rows or channels), and the gate's values
+    are folded into those (`gate * (x W)` is `x (gate * W)`; max and average pooling and `Flatten` commute with a
+    non-negative scale per channel). The result holds no keras_gumbel layer, computes the gated model's inference
+    output (to float rounding), is smaller and exports anywhere. Layers that are the identity at inference
+    (`Dropout`, `SparsityPenalty`) are dropped.
 
     Raises:
-        ValueError: For a layer the pruning cannot carry (a gate not between two `Dense` layers, another layer
-            between a gate and the next `Dense`), naming it.
+        ValueError: For a layer the pruning cannot carry (a gate not after a `Dense` or convolution, a layer other
+            than pooling or `Flatten` between a gate and the next weighted layer, a model that ends with a gate),
+            naming it.
     """
     layers = [layer for layer in _chain(model) if not isinstance(layer, _PASS_THROUGH)]
-    plan = []  # (Dense, kept output units or None, gate values to fold into its rows with the kept input rows)
-    pending = None  # (kept units, gate values) of the last gate, waiting for the next Dense
+    kept_out = {}  # weighted layer -> the output units it keeps
+    folds = {}  # weighted layer -> (the gate's kept units, their values, the layer's input shape at the gate)
+    pending = None  # (kept units, their values) of the last gate, waiting for the next weighted layer
+    flattened = None  # the shape a Flatten after a gate saw: (positions, channels)
     for index, layer in enumerate(layers):
         if isinstance(layer, HardConcreteGate):
             previous = layers[index - 1] if index else None
-            if not isinstance(previous, keras.layers.Dense) or pending is not None:
+            if not isinstance(previous, _WEIGHTED) or pending is not None:
                 raise ValueError(
-                    f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense layer; prune carries gates "
-                    "placed right after a Dense (a Dropout between them is fine)."
+                    f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense or convolution layer; "
+                    "prune carries gates placed right after one (a Dropout between them is fine)."
                 )
             kept = layer.kept_units()
-            plan[-1] = (plan[-1][0], kept, plan[-1][2])
+            kept_out[previous.name] = kept
             pending = (kept, layer.gates()[kept])
-        elif isinstance(layer, keras.layers.Dense):
-            plan.append((layer, None, pending))
-            pending = None
+        elif isinstance(layer, _WEIGHTED):
+            if pending is not None:
+                folds[layer.name] = (pending, flattened)
+            pending, flattened = None, None
+        elif isinstance(layer, _PER_CHANNEL):
+            if pending is not None and isinstance(layer, keras.layers.Flatten):
+                shape = layer.input.shape[1:]
+                flattened = (int(np.prod(shape[:-1])), int(shape[-1]))
         else:
             raise ValueError(
                 f"prune: cannot carry the layer {layer.name!r} ({type(layer).__name__}); it prunes chains of Dense "
-                "layers with HardConcreteGates after them."
+                "and convolution layers with HardConcreteGates after them, and pooling or Flatten between."
             )
     if pending is not None:
-        raise ValueError("prune: the model ends with a HardConcreteGate; a gate must be followed by a Dense layer.")
+        raise ValueError("prune: the model ends with a HardConcreteGate; a gate must be followed by a weighted layer.")
     inputs = keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)
     x = inputs
-    for dense, kept_out, rows in plan:
-        kernel = np.array(ops.convert_to_numpy(dense.kernel))
-        bias = np.array(ops.convert_to_numpy(dense.bias)) if dense.use_bias else None
-        if rows is not None:
-            kept_in, values = rows
-            kernel = kernel[kept_in] * values[:, None].astype(kernel.dtype)
-        if kept_out is not None:
-            kernel = kernel[:, kept_out]
-            bias = None if bias is None else bias[kept_out]
-        pruned = keras.layers.Dense(
-            kernel.shape[1],
-            activation=dense.activation,
-            use_bias=dense.use_bias,
-            name=dense.name,
-            dtype=dense.dtype_policy,
-        )
+    for layer in layers:
+        if isinstance(layer, HardConcreteGate):
+            continue
+        if not isinstance(layer, _WEIGHTED):
+            x = type(layer).from_config(layer.get_config())(x)
+            continue
+        kernel = np.array(ops.convert_to_numpy(layer.kernel))
+        bias = np.array(ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
+        if layer.name in folds:
+            (kept_in, values), flattened = folds[layer.name]
+            if flattened is not None:  # Dense rows of a flattened [positions, channels] input
+                positions, channels = flattened
+                rows = (np.arange(positions)[:, None] * channels + kept_in[None, :]).ravel()
+                scale = np.tile(values, positions)
+            else:
+                rows, scale = kept_in, values
+            kernel = np.take(kernel, rows, axis=-2) * scale[:, None].astype(kernel.dtype)
+        if layer.name in kept_out:
+            kernel = kernel[..., kept_out[layer.name]]
+            bias = None if bias is None else bias[kept_out[layer.name]]
+        config = layer.get_config()
+        config["units" if isinstance(layer, keras.layers.Dense) else "filters"] = kernel.shape[-1]
+        pruned = type(layer).from_config(config)
         x = pruned(x)
         pruned.set_weights([kernel] if bias is None else [kernel, bias])
     return keras.Model(inputs, x, name=f"{model.name}_pruned")

@@ -62,6 +62,38 @@ def test_prune_of_a_sequential_model_and_after_fixing_the_gates():
     np.testing.assert_allclose(to_numpy(pruning.prune(model)(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
 
 
+def test_prune_of_a_conv_net_with_pooling_flatten_and_global_pooling():
+    rng = np.random.default_rng(3)
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(12, 3, activation="relu", padding="same")(inputs)
+    x = keras_gumbel.HardConcreteGate(seed=1)(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(10, 3, activation="relu")(x)
+    x = keras_gumbel.HardConcreteGate(seed=2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    x = keras_gumbel.HardConcreteGate(seed=3)(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    for layer in pruning.gates(model):
+        layer.log_alpha.assign(rng.normal(0.0, 2.5, layer.log_alpha.shape).astype("float32"))
+    images = rng.normal(size=(32, 8, 8, 1)).astype("float32")
+    pruned = pruning.prune(model)
+    kept = [len(layer.kept_units()) for layer in pruning.gates(model)]
+    assert [layer.filters for layer in pruned.layers if isinstance(layer, keras.layers.Conv2D)] == kept[:2]
+    assert not any(type(layer).__module__.startswith("keras_gumbel") for layer in pruned.layers)
+    np.testing.assert_allclose(to_numpy(pruned(images)), to_numpy(model(images)), atol=1e-5, rtol=1e-5)
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((20, 3))
+    x = keras_gumbel.HardConcreteGate(seed=4)(keras.layers.Conv1D(9, 5, activation="relu")(inputs))
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    pruning.gates(model)[0].log_alpha.assign(rng.normal(0.0, 2.5, 9).astype("float32"))
+    series = rng.normal(size=(16, 20, 3)).astype("float32")
+    np.testing.assert_allclose(to_numpy(pruning.prune(model)(series)), to_numpy(model(series)), atol=1e-5, rtol=1e-5)
+
+
 def test_prune_refuses_what_it_cannot_carry_naming_the_layer():
     inputs = keras.Input((4,))
     x = keras_gumbel.HardConcreteGate(name="first_gate")(inputs)
