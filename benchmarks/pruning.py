@@ -110,7 +110,7 @@ def tfmot_rows(x_train, y_train, x_test, y_test, args, ours, dense_weights):
             measured = json.loads(line)
             kept = measured["nonzero"] / measured["weights"]
             rows.append(
-                (f"TF-MOT magnitude, {kept:.1%} of weights", None, None, measured["error"], measured["nonzero"],
+                (f"TF-MOT, {kept:.1%} of weights", None, None, measured["error"], measured["nonzero"],
                  None, measured["ratio_1"], measured["ratio_256"], None)
             )  # fmt: skip
     return rows
