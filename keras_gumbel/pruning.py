@@ -3,6 +3,8 @@
 - `gates(model)`: the `HardConcreteGate` layers of a model, in order.
 - `expected_sparsity(gates)`: `1 - (expected kept units) / (units)`, in closed form and differentiable.
 - `sparsity(model)`: the fraction of units whose inference gate is exactly 0 (what `prune` removes).
+- `expected_cost(model, "parameters" | "flops")`: the expected kept parameters or multiply-adds, in closed form
+  (differentiable: a penalty of its own), and `cost(model, ...)`: the same counted on a plain model.
 - `SparsityController(target, ...)`: a callback that adds the Lagrangian penalty
   `lambda_1 (s - t) + lambda_2 (s - t)^2` (s the expected sparsity, t the target, warmed up from 0) to the loss,
   with `lambda_1`, `lambda_2` moved by gradient ascent after each batch (Wang, Wohlwend & Lei, 2020; CoFi), and
@@ -25,6 +27,8 @@ from keras_gumbel.layers.hard_concrete_gate import HardConcreteGate
 __all__ = [
     "SparsityController",
     "SparsityPenalty",
+    "cost",
+    "expected_cost",
     "expected_sparsity",
     "fix_to_sparsity",
     "gates",
@@ -46,6 +50,81 @@ def expected_sparsity(gate_layers):
     kept = sum(layer.expected_kept() for layer in gate_layers)
     units = sum(int(layer.log_alpha.shape[0]) for layer in gate_layers)
     return ops.subtract(1.0, ops.divide(kept, float(units)))
+
+
+def expected_cost(model, measure="parameters"):
+    """The expected parameters or multiply-adds of the weighted layers once gated units are removed, in closed form.
+
+    For the chains `prune` carries (`Dense`, `Conv1D`, `Conv2D`, with gates after them and pooling or `Flatten`
+    between). A weight joins an input unit to an output unit and is kept when both are; gates are independent, so
+    a layer's expected kept kernel is `E[kept inputs] * E[kept outputs]` times its kernel's spatial size, where
+    `E[kept]` of a gated axis is the sum of its gates' `probability_nonzero()` and an ungated axis counts whole (an
+    input after `Flatten` counts each kept channel at every position). Biases follow their outputs. Multiply-adds
+    are per example: a convolution's kernel times its output positions; biases excluded.
+
+    Args:
+        model: A gated model (`prune`'s chains).
+        measure: `"parameters"` or `"flops"` (multiply-adds per example).
+
+    Returns:
+        `(expected, dense)`: the expected kept cost as a differentiable scalar tensor, and the cost with every unit
+        kept, a float. `1 - expected / dense` is the expected sparsity in that measure; `prune(model)` then has
+        `cost(pruned, measure)` of it (at the gates' inference values).
+    """
+    if measure not in ("parameters", "flops"):
+        raise ValueError(_validation.invalid("measure", 'one of "parameters", "flops"', measure))
+    expected, dense = 0.0, 0.0
+    for layer, inputs, outputs, positions, spatial in _weighted_plan(model):
+        kept_in = inputs[0] if inputs else None
+        kept_out = outputs.expected_kept() if outputs is not None else None
+        width_in = layer.kernel.shape[-2]
+        width_out = layer.kernel.shape[-1]
+        e_in = float(width_in) if kept_in is None else ops.multiply(kept_in.expected_kept(), float(inputs[1]))
+        e_out = float(width_out) if kept_out is None else kept_out
+        scale = spatial * (positions if measure == "flops" else 1)
+        expected = ops.add(expected, ops.multiply(ops.multiply(e_in, e_out), float(scale)))
+        dense += float(width_in) * float(width_out) * scale
+        if measure == "parameters" and layer.use_bias:
+            expected = ops.add(expected, e_out)
+            dense += float(width_out)
+    return ops.convert_to_tensor(expected), dense
+
+
+def cost(model, measure="parameters"):
+    """The parameters or multiply-adds per example of a model's `Dense` and convolution layers, counted."""
+    if measure not in ("parameters", "flops"):
+        raise ValueError(_validation.invalid("measure", 'one of "parameters", "flops"', measure))
+    total = 0
+    for layer in flatten_layers(model):
+        if isinstance(layer, _WEIGHTED):
+            kernel = int(np.prod(layer.kernel.shape))
+            if measure == "flops":
+                total += kernel * int(np.prod(layer.output.shape[1:-1]) if len(layer.output.shape) > 2 else 1)
+            else:
+                total += kernel + (int(layer.bias.shape[0]) if layer.use_bias else 0)
+    return total
+
+
+def _weighted_plan(model):
+    """For each weighted layer of a chain: (layer, (gate before, positions per channel) or None, gate after or None,
+    output positions, kernel spatial size)."""
+    layers = [layer for layer in _chain(model) if not isinstance(layer, _PASS_THROUGH)]
+    plan, pending, positions = [], None, 1
+    for index, layer in enumerate(layers):
+        if isinstance(layer, _WEIGHTED):
+            after = layers[index + 1] if index + 1 < len(layers) else None
+            gate_after = after if isinstance(after, HardConcreteGate) else None
+            output_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+            spatial = int(np.prod(layer.kernel.shape[:-2])) if len(layer.kernel.shape) > 2 else 1
+            plan.append(
+                (layer, None if pending is None else (pending, positions), gate_after, output_positions, spatial)
+            )
+            pending, positions = None, 1
+        elif isinstance(layer, HardConcreteGate):
+            pending = layer
+        elif isinstance(layer, keras.layers.Flatten) and pending is not None:
+            positions = int(np.prod(layer.input.shape[1:-1]))
+    return plan
 
 
 def sparsity(model):

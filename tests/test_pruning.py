@@ -167,3 +167,57 @@ def test_the_controller_reaches_the_target_on_digits_and_the_pruned_model_keeps_
     np.testing.assert_allclose(pruned_outputs, gated_outputs, atol=1e-4, rtol=1e-4)
     accuracy = (pruned_outputs.argmax(-1) == test[1]).mean()
     assert accuracy > 0.85, accuracy  # a dense MLP of this size: about 0.95 on these 397 digits
+
+
+def _conv_net(seed=5):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(6, 3, activation="relu", padding="same")(inputs)
+    x = keras_gumbel.HardConcreteGate(seed=1)(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(5, 3, activation="relu")(x)
+    x = keras_gumbel.HardConcreteGate(seed=2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(7, activation="relu")(x)
+    x = keras_gumbel.HardConcreteGate(seed=3)(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize("measure", ["parameters", "flops"])
+def test_expected_cost_counts_the_pruned_model_when_the_gates_are_sure(measure):
+    model = _conv_net()
+    rng = np.random.default_rng(2)
+    for layer in pruning.gates(model):  # log_alpha of +-30: P(gate > 0) is 0 or 1 to float precision
+        layer.log_alpha.assign(rng.choice([-30.0, 30.0], layer.log_alpha.shape).astype("float32"))
+    expected, dense = pruning.expected_cost(model, measure)
+    assert dense == pruning.cost(model, measure)
+    np.testing.assert_allclose(float(to_numpy(expected)), pruning.cost(pruning.prune(model), measure), rtol=1e-6)
+
+
+@pytest.mark.parametrize("measure", ["parameters", "flops"])
+def test_expected_cost_is_the_monte_carlo_mean_of_the_kept_cost(measure):
+    model = _conv_net()
+    rng = np.random.default_rng(3)
+    layers = pruning.gates(model)
+    for layer in layers:
+        layer.log_alpha.assign(rng.normal(0.0, 1.5, layer.log_alpha.shape).astype("float32"))
+    probabilities = [to_numpy(layer.probability_nonzero()) for layer in layers]
+    # Kept costs of sampled keep-masks, counted as prune would count them: each layer's kept inputs x kept outputs.
+    draws = []
+    for _ in range(4000):
+        kept = [rng.random(p.shape) < p for p in probabilities]
+        c1, c2, d1 = (int(k.sum()) for k in kept)
+        # 3x3 convolutions: 8x8 "same" (64 positions) on 2 channels, then 2x2 "valid" positions after the pooling;
+        # Flatten gives 4 positions per kept channel to the Dense.
+        if measure == "parameters":
+            draws.append(18 * c1 + c1 + 9 * c1 * c2 + c2 + 4 * c2 * d1 + d1 + 3 * d1 + 3)
+        else:
+            draws.append(64 * 18 * c1 + 4 * 9 * c1 * c2 + 4 * c2 * d1 + 3 * d1)
+    expected, _ = pruning.expected_cost(model, measure)
+    draws = np.array(draws, float)
+    assert abs(float(to_numpy(expected)) - draws.mean()) < 4 * draws.std() / np.sqrt(len(draws))
+
+
+def test_expected_cost_refuses_an_unknown_measure():
+    with pytest.raises(ValueError, match="measure"):
+        pruning.expected_cost(_conv_net(), "bytes")
