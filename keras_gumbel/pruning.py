@@ -71,16 +71,22 @@ def expected_cost(model, measure="parameters"):
         kept, a float. `1 - expected / dense` is the expected sparsity in that measure; `prune(model)` then has
         `cost(pruned, measure)` of it (at the gates' inference values).
     """
-    if measure not in ("parameters", "flops"):
-        raise ValueError(_validation.invalid("measure", 'one of "parameters", "flops"', measure))
+    _check_measure(measure)
+    return _cost(_weighted_plan(model), lambda gate: gate.expected_kept(), measure)
+
+
+def _check_measure(measure, allowed=("parameters", "flops")):
+    if measure not in allowed:
+        raise ValueError(_validation.invalid("measure", f"one of {allowed}", measure))
+
+
+def _cost(plan, kept, measure):
+    """`(kept cost, dense cost)` over a `_weighted_plan`; `kept(gate)`: a gate's kept units (a count or a tensor)."""
     expected, dense = 0.0, 0.0
-    for layer, inputs, outputs, positions, spatial in _weighted_plan(model):
-        kept_in = inputs[0] if inputs else None
-        kept_out = outputs.expected_kept() if outputs is not None else None
-        width_in = layer.kernel.shape[-2]
-        width_out = layer.kernel.shape[-1]
-        e_in = float(width_in) if kept_in is None else ops.multiply(kept_in.expected_kept(), float(inputs[1]))
-        e_out = float(width_out) if kept_out is None else kept_out
+    for layer, before, after, positions, spatial in plan:
+        width_in, width_out = layer.kernel.shape[-2], layer.kernel.shape[-1]
+        e_in = float(width_in) if before is None else ops.multiply(kept(before[0]), float(before[1]))
+        e_out = float(width_out) if after is None else kept(after)
         scale = spatial * (positions if measure == "flops" else 1)
         expected = ops.add(expected, ops.multiply(ops.multiply(e_in, e_out), float(scale)))
         dense += float(width_in) * float(width_out) * scale
@@ -92,8 +98,7 @@ def expected_cost(model, measure="parameters"):
 
 def cost(model, measure="parameters"):
     """The parameters or multiply-adds per example of a model's `Dense` and convolution layers, counted."""
-    if measure not in ("parameters", "flops"):
-        raise ValueError(_validation.invalid("measure", 'one of "parameters", "flops"', measure))
+    _check_measure(measure)
     total = 0
     for layer in flatten_layers(model):
         if isinstance(layer, _WEIGHTED):
@@ -137,24 +142,48 @@ def sparsity(model):
     return dropped / units
 
 
-def fix_to_sparsity(gate_layers, target):
-    """Fixes the inference gates of `gate_layers` so that exactly `round(target * units)` of their units are off.
+def fix_to_sparsity(gate_layers, target, model=None, measure="units"):
+    """Fixes the inference gates of `gate_layers` so that the pruned model meets the sparsity `target`.
 
     The units kept are those with the highest `log_alpha` across all the gates (the most likely to be on), each at
-    its mean gate `E[gate]`; the others are exactly 0, and `prune` removes them. Returns the sparsity reached.
+    its mean gate `E[gate]`; the others are exactly 0, and `prune` removes them. With `measure="units"`, exactly
+    `round(target * units)` units are off; with `"parameters"` or `"flops"` (which need the `model`), the most
+    units whose kept cost stays within `(1 - target)` of the dense cost are kept. Returns the sparsity reached,
+    in the measure.
     """
     gate_layers = list(gate_layers)
     target = _validation.check_real("target", target, "a sparsity in [0, 1)", lambda value: 0.0 <= value < 1.0)
+    _check_measure(measure, ("units", "parameters", "flops"))
     scores = np.concatenate([np.asarray(ops.convert_to_numpy(layer.log_alpha)) for layer in gate_layers])
-    keep_count = len(scores) - int(round(target * len(scores)))
-    keep = np.zeros(len(scores), bool)
-    keep[np.argsort(-scores, kind="stable")[:keep_count]] = True
-    start = 0
-    for layer in gate_layers:
-        units = int(layer.log_alpha.shape[0])
-        layer.fix_gates(keep[start : start + units])
-        start += units
-    return 1.0 - keep_count / len(scores)
+    order = np.argsort(-scores, kind="stable")
+    sizes = [int(layer.log_alpha.shape[0]) for layer in gate_layers]
+
+    def keep_of(count):
+        keep = np.zeros(len(scores), bool)
+        keep[order[:count]] = True
+        return np.split(keep, np.cumsum(sizes)[:-1])
+
+    if measure == "units":
+        keep_count = len(scores) - int(round(target * len(scores)))
+        reached = 1.0 - keep_count / len(scores)
+    else:
+        if model is None:
+            raise ValueError(_validation.invalid("model", f"the gated model, to count its {measure}", model))
+        plan = _weighted_plan(model)
+
+        def sparsity_of(count):
+            counts = dict(zip((id(layer) for layer in gate_layers), (int(k.sum()) for k in keep_of(count))))
+            kept, dense = _cost(plan, lambda gate: float(counts[id(gate)]), measure)
+            return 1.0 - float(ops.convert_to_numpy(kept)) / dense
+
+        low, high = 0, len(scores)  # the most units kept with sparsity_of(count) >= target (it falls as count grows)
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if sparsity_of(middle) >= target else (low, middle - 1)
+        keep_count, reached = low, sparsity_of(low)
+    for layer, keep in zip(gate_layers, keep_of(keep_count)):
+        layer.fix_gates(keep)
+    return reached
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
@@ -172,12 +201,17 @@ class SparsityPenalty(keras.layers.Layer):
         self.target = self.add_weight(name="target", shape=(), initializer="zeros", trainable=False)
         self.attach(())
 
-    def attach(self, gate_layers):
-        """Sets the gates whose expected sparsity the penalty reads (kept out of Keras' layer tracking)."""
+    def attach(self, gate_layers, expected=None):
+        """Sets the gates, and the expected sparsity the penalty reads (default: of their units), out of tracking."""
         object.__setattr__(self, "_gates", tuple(gate_layers))
+        object.__setattr__(self, "_expected", expected or (lambda: expected_sparsity(self._gates)))
+
+    def expected_sparsity(self):
+        """The expected sparsity the penalty holds to its target (in the controller's measure)."""
+        return self._expected()
 
     def penalty(self):
-        gap = ops.subtract(expected_sparsity(self._gates), self.target)
+        gap = ops.subtract(self.expected_sparsity(), self.target)
         return ops.add(ops.multiply(self.multipliers[0], gap), ops.multiply(self.multipliers[1], ops.square(gap)))
 
     def call(self, inputs, training=None):
@@ -189,39 +223,46 @@ class SparsityPenalty(keras.layers.Layer):
 class SparsityController(keras.callbacks.Callback):
     """Trains a gated model to the sparsity asked for: a Lagrangian penalty whose multipliers rise until it is met.
 
-    The loss gets `lambda_1 (s - t) + lambda_2 (s - t)^2`, where `s = pruning.expected_sparsity(gates)` (the
-    expected fraction of gated units that are off) and `t` the target, raised linearly from 0 to `target` over
-    `warmup_steps` batches. After each batch the multipliers move by gradient *ascent* on the penalty,
+    The loss gets `lambda_1 (s - t) + lambda_2 (s - t)^2`, where `s` is the expected sparsity in the `measure`
+    (`pruning.expected_sparsity(gates)`, the expected fraction of gated units that are off, or `1 -
+    expected_cost(model, measure) / dense cost` for parameters or FLOPs) and `t` the target, raised linearly from 0
+    to `target` over `warmup_steps` batches. After each batch the multipliers move by gradient *ascent* on the penalty,
     `lambda_1 += rate * (s - t)`, `lambda_2 += rate * (s - t)^2`: while the model is denser than asked,
     `lambda_1` falls, and the penalty's gradient pushes `log_alpha` down harder (the formulation of Wang, Wohlwend &
     Lei, 2020, and CoFi, whose multipliers an optimizer moves with a negated learning rate; here the callback
     takes that step, so the model's optimizer is untouched).
 
-    The model must hold a `SparsityPenalty` layer (build it with one, e.g. `x = pruning.SparsityPenalty()(x)`, or
-    let `pruning.gated(...)` add it); the controller finds it and the gates. `logs` get `sparsity` (the expected
+    The model must hold a `SparsityPenalty` layer (build it with one, e.g. `x = pruning.SparsityPenalty()(x)`);
+    the controller finds it and the gates. `logs` get `sparsity` (the expected
     sparsity), `sparsity_target` (the warmed-up target), `lambda_1` and `lambda_2`; and after each epoch
     `pruned_sparsity`, the fraction of units whose inference gate is exactly 0.
 
     Args:
-        target: The sparsity asked for: the fraction of gated units to remove, in [0, 1).
+        target: The sparsity asked for, in [0, 1): the fraction of gated units to remove, or of the parameters or
+            multiply-adds of the `Dense` and convolution layers (`measure`).
         warmup_steps: Batches over which the target rises from 0 to `target`.
         multiplier_rate: The ascent step of the multipliers.
         damping: The starting `lambda_2`: a quadratic pull towards the target from the first step, which damps
             the overshoot an integrating `lambda_1` gives (0: the plain formulation, both multipliers from 0). On
             scikit-learn's digits (a 64-128-64-10 MLP, Adam at 0.01, 880 steps) the expected sparsity ended at
             0.60 and 0.77 for targets 0.5 and 0.8 without it, at 0.53 and 0.78 with 20.
+        measure: `"units"` (the default), `"parameters"` or `"flops"` (multiply-adds per example; `prune`'s chains).
         round_at_end: At the end of training, fix the inference gates to meet the target exactly
             (`fix_to_sparsity`: the `round((1 - target) * units)` units with the highest `log_alpha` kept, at their
             mean gate; the others 0): the multipliers bring the expected sparsity near the target, the rounding
-            lands the pruned model on it (to one unit).
+            lands the pruned model on it (to one unit; for parameters or FLOPs, the most units within the target).
     """
 
-    def __init__(self, target, warmup_steps=1000, multiplier_rate=0.05, damping=20.0, round_at_end=True):
+    def __init__(
+        self, target, warmup_steps=1000, multiplier_rate=0.05, damping=20.0, measure="units", round_at_end=True
+    ):
         super().__init__()
         self.target = _validation.check_real("target", target, "a sparsity in [0, 1)", lambda value: 0.0 <= value < 1.0)
         self.warmup_steps = _validation.check_int("warmup_steps", warmup_steps, minimum=0)
         self.multiplier_rate = _validation.check_positive_finite("multiplier_rate", multiplier_rate)
         self.damping = _validation.check_non_negative("damping", damping)
+        _check_measure(measure, ("units", "parameters", "flops"))
+        self.measure = measure
         self.round_at_end = _validation.check_bool("round_at_end", round_at_end)
         self._step = 0
 
@@ -234,7 +275,14 @@ class SparsityController(keras.callbacks.Callback):
                 f"{len(penalties)}. Add one to the model (`x = keras_gumbel.pruning.SparsityPenalty()(x)`)."
             )
         self.penalty = penalties[0]
-        self.penalty.attach(gates(model))
+        expected = None
+        if self.measure != "units":
+
+            def expected():
+                kept, dense = expected_cost(model, self.measure)
+                return ops.subtract(1.0, ops.divide(kept, dense))
+
+        self.penalty.attach(gates(model), expected)
         self.penalty.multipliers.assign([0.0, self.damping])
         if not self.penalty._gates:
             raise ValueError(f"SparsityController: the model {model.name!r} holds no HardConcreteGate.")
@@ -254,7 +302,7 @@ class SparsityController(keras.callbacks.Callback):
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:
             sync()
-        gap = float(ops.convert_to_numpy(expected_sparsity(self.penalty._gates))) - self.current_target()
+        gap = float(ops.convert_to_numpy(self.penalty.expected_sparsity())) - self.current_target()
         lambda_1, lambda_2 = ops.convert_to_numpy(self.penalty.multipliers)
         self.penalty.multipliers.assign(
             [lambda_1 + self.multiplier_rate * gap, lambda_2 + self.multiplier_rate * gap**2]
@@ -262,7 +310,7 @@ class SparsityController(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.round_at_end:
-            fix_to_sparsity(self.penalty._gates, self.target)
+            fix_to_sparsity(self.penalty._gates, self.target, self.model, self.measure)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -270,7 +318,7 @@ class SparsityController(keras.callbacks.Callback):
         lambda_1, lambda_2 = (float(value) for value in ops.convert_to_numpy(self.penalty.multipliers))
         logs.update(
             {
-                "sparsity": float(ops.convert_to_numpy(expected_sparsity(self.penalty._gates))),
+                "sparsity": float(ops.convert_to_numpy(self.penalty.expected_sparsity())),
                 "sparsity_target": self.current_target(),
                 "pruned_sparsity": sparsity(self.model),
                 "lambda_1": lambda_1,

@@ -221,3 +221,33 @@ def test_expected_cost_is_the_monte_carlo_mean_of_the_kept_cost(measure):
 def test_expected_cost_refuses_an_unknown_measure():
     with pytest.raises(ValueError, match="measure"):
         pruning.expected_cost(_conv_net(), "bytes")
+
+
+def test_fix_to_sparsity_in_parameters_keeps_the_most_units_within_the_target():
+    model = _conv_net()
+    rng = np.random.default_rng(4)
+    for layer in pruning.gates(model):
+        layer.log_alpha.assign(rng.normal(0.0, 1.0, layer.log_alpha.shape).astype("float32"))
+    reached = pruning.fix_to_sparsity(pruning.gates(model), 0.6, model, "parameters")
+    pruned = pruning.prune(model)
+    dense = pruning.cost(model, "parameters")
+    assert reached == pytest.approx(1 - pruning.cost(pruned, "parameters") / dense)
+    assert 0.6 <= reached < 0.75
+    with pytest.raises(ValueError, match="model"):
+        pruning.fix_to_sparsity(pruning.gates(model), 0.6, measure="flops")
+
+
+@pytest.mark.slow
+def test_the_controller_reaches_a_target_in_parameters_on_digits():
+    sklearn = pytest.importorskip("sklearn.datasets")
+    features, labels = sklearn.load_digits(return_X_y=True)
+    features = (features / 16).astype("float32")
+    model = gated_mlp(widths=(128, 64), inputs=64, outputs=10)
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    controller = pruning.SparsityController(0.8, warmup_steps=500, measure="parameters")
+    history = model.fit(features[:1400], labels[:1400], epochs=40, batch_size=64, verbose=0, callbacks=[controller])
+    assert abs(history.history["sparsity"][-1] - 0.8) < 0.05, history.history["sparsity"][-5:]
+    pruned = pruning.prune(model)
+    reached = 1 - pruning.cost(pruned, "parameters") / pruning.cost(model, "parameters")
+    assert 0.8 <= reached < 0.82, reached  # the most units within the target: one more unit would pass it
+    np.testing.assert_allclose(to_numpy(pruned(features[1400:])), to_numpy(model(features[1400:])), atol=1e-4)
