@@ -72,7 +72,7 @@ def expected_cost(model, measure="parameters"):
         `cost(pruned, measure)` of it (at the gates' inference values).
     """
     _check_measure(measure)
-    return _cost(_weighted_plan(model), lambda gate: gate.expected_kept(), measure)
+    return _cost(_plan(model), lambda gate: gate.expected_kept(), measure)
 
 
 def _check_measure(measure, allowed=("parameters", "flops")):
@@ -80,16 +80,25 @@ def _check_measure(measure, allowed=("parameters", "flops")):
         raise ValueError(_validation.invalid("measure", f"one of {allowed}", measure))
 
 
+def _kernel_size(layer, measure):
+    """A weighted layer's parameters (`"parameters"`) or multiply-adds per example (`"flops"`) per pair of an input
+    and an output unit: its kernel's spatial size, times its output positions for multiply-adds."""
+    size = int(np.prod(layer.kernel.shape[:-2]))
+    return size * int(np.prod(layer.output.shape[1:-1])) if measure == "flops" else size
+
+
 def _cost(plan, kept, measure):
-    """`(kept cost, dense cost)` over a `_weighted_plan`; `kept(gate)`: a gate's kept units (a count or a tensor)."""
+    """`(kept cost, dense cost)` over a `_plan`; `kept(gate)`: a gate's kept units (a count or a tensor)."""
     expected, dense = 0.0, 0.0
-    for layer, before, after, positions, spatial in plan:
+    for layer, before, positions, after in plan:
+        if not isinstance(layer, _WEIGHTED):
+            continue
         width_in, width_out = layer.kernel.shape[-2], layer.kernel.shape[-1]
-        e_in = float(width_in) if before is None else ops.multiply(kept(before[0]), float(before[1]))
+        e_in = float(width_in) if before is None else ops.multiply(kept(before), float(positions))
         e_out = float(width_out) if after is None else kept(after)
-        scale = spatial * (positions if measure == "flops" else 1)
-        expected = ops.add(expected, ops.multiply(ops.multiply(e_in, e_out), float(scale)))
-        dense += float(width_in) * float(width_out) * scale
+        size = float(_kernel_size(layer, measure))
+        expected = ops.add(expected, ops.multiply(ops.multiply(e_in, e_out), size))
+        dense += float(width_in) * float(width_out) * size
         if measure == "parameters" and layer.use_bias:
             expected = ops.add(expected, e_out)
             dense += float(width_out)
@@ -102,34 +111,9 @@ def cost(model, measure="parameters"):
     total = 0
     for layer in flatten_layers(model):
         if isinstance(layer, _WEIGHTED):
-            kernel = int(np.prod(layer.kernel.shape))
-            if measure == "flops":
-                total += kernel * int(np.prod(layer.output.shape[1:-1]) if len(layer.output.shape) > 2 else 1)
-            else:
-                total += kernel + (int(layer.bias.shape[0]) if layer.use_bias else 0)
+            total += int(layer.kernel.shape[-2]) * int(layer.kernel.shape[-1]) * _kernel_size(layer, measure)
+            total += int(layer.bias.shape[0]) if measure == "parameters" and layer.use_bias else 0
     return total
-
-
-def _weighted_plan(model):
-    """For each weighted layer of a chain: (layer, (gate before, positions per channel) or None, gate after or None,
-    output positions, kernel spatial size)."""
-    layers = [layer for layer in _chain(model) if not isinstance(layer, _PASS_THROUGH)]
-    plan, pending, positions = [], None, 1
-    for index, layer in enumerate(layers):
-        if isinstance(layer, _WEIGHTED):
-            after = layers[index + 1] if index + 1 < len(layers) else None
-            gate_after = after if isinstance(after, HardConcreteGate) else None
-            output_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
-            spatial = int(np.prod(layer.kernel.shape[:-2])) if len(layer.kernel.shape) > 2 else 1
-            plan.append(
-                (layer, None if pending is None else (pending, positions), gate_after, output_positions, spatial)
-            )
-            pending, positions = None, 1
-        elif isinstance(layer, HardConcreteGate):
-            pending = layer
-        elif isinstance(layer, keras.layers.Flatten) and pending is not None:
-            positions = int(np.prod(layer.input.shape[1:-1]))
-    return plan
 
 
 def sparsity(model):
@@ -169,7 +153,7 @@ def fix_to_sparsity(gate_layers, target, model=None, measure="units"):
     else:
         if model is None:
             raise ValueError(_validation.invalid("model", f"the gated model, to count its {measure}", model))
-        plan = _weighted_plan(model)
+        plan = _plan(model)
 
         def sparsity_of(count):
             counts = dict(zip((id(layer) for layer in gate_layers), (int(k.sum()) for k in keep_of(count))))
@@ -361,11 +345,39 @@ def prune(model):
             than pooling or `Flatten` between a gate and the next weighted layer, a model that ends with a gate),
             naming it.
     """
+    inputs = keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)
+    x = inputs
+    for layer, before, positions, after in _plan(model):
+        if not isinstance(layer, _WEIGHTED):
+            x = type(layer).from_config(layer.get_config())(x)
+            continue
+        kernel = np.array(ops.convert_to_numpy(layer.kernel))
+        bias = np.array(ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
+        if before is not None:
+            # The gate's kept units, at every position a Flatten laid them out at ([positions, units] -> rows), each
+            # row scaled by its gate.
+            kept, units = before.kept_units(), int(before.log_alpha.shape[0])
+            rows = (np.arange(positions)[:, None] * units + kept[None, :]).ravel()
+            scale = np.tile(before.gates()[kept], positions)
+            kernel = np.take(kernel, rows, axis=-2) * scale[:, None].astype(kernel.dtype)
+        if after is not None:
+            kernel = kernel[..., after.kept_units()]
+            bias = None if bias is None else bias[after.kept_units()]
+        config = layer.get_config()
+        config["units" if isinstance(layer, keras.layers.Dense) else "filters"] = kernel.shape[-1]
+        pruned = type(layer).from_config(config)
+        x = pruned(x)
+        pruned.set_weights([kernel] if bias is None else [kernel, bias])
+    return keras.Model(inputs, x, name=f"{model.name}_pruned")
+
+
+def _plan(model):
+    """What `prune` carries of a chain, in order: `(layer, gate before, positions, gate after)` for each weighted
+    layer (the gate whose units are its inputs, laid out at `positions` places by a `Flatten`, and the gate on its
+    outputs, each None where there is none), `(layer, None, 1, None)` for the pooling and `Flatten` layers; gates and
+    the layers that are the identity at inference left out. Raises, naming the layer, for what it cannot carry."""
     layers = [layer for layer in _chain(model) if not isinstance(layer, _PASS_THROUGH)]
-    kept_out = {}  # weighted layer -> the output units it keeps
-    folds = {}  # weighted layer -> (the gate's kept units, their values, the layer's input shape at the gate)
-    pending = None  # (kept units, their values) of the last gate, waiting for the next weighted layer
-    flattened = None  # the shape a Flatten after a gate saw: (positions, channels)
+    plan, pending, positions = [], None, 1
     for index, layer in enumerate(layers):
         if isinstance(layer, HardConcreteGate):
             previous = layers[index - 1] if index else None
@@ -374,17 +386,15 @@ def prune(model):
                     f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense or convolution layer; "
                     "prune carries gates placed right after one (a Dropout between them is fine)."
                 )
-            kept = layer.kept_units()
-            kept_out[previous.name] = kept
-            pending = (kept, layer.gates()[kept])
+            plan[-1] = plan[-1][:3] + (layer,)
+            pending = layer
         elif isinstance(layer, _WEIGHTED):
-            if pending is not None:
-                folds[layer.name] = (pending, flattened)
-            pending, flattened = None, None
+            plan.append((layer, pending, positions, None))
+            pending, positions = None, 1
         elif isinstance(layer, _PER_CHANNEL):
             if pending is not None and isinstance(layer, keras.layers.Flatten):
-                shape = layer.input.shape[1:]
-                flattened = (int(np.prod(shape[:-1])), int(shape[-1]))
+                positions = int(np.prod(layer.input.shape[1:-1]))
+            plan.append((layer, None, 1, None))
         else:
             raise ValueError(
                 f"prune: cannot carry the layer {layer.name!r} ({type(layer).__name__}); it prunes chains of Dense "
@@ -392,34 +402,7 @@ def prune(model):
             )
     if pending is not None:
         raise ValueError("prune: the model ends with a HardConcreteGate; a gate must be followed by a weighted layer.")
-    inputs = keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)
-    x = inputs
-    for layer in layers:
-        if isinstance(layer, HardConcreteGate):
-            continue
-        if not isinstance(layer, _WEIGHTED):
-            x = type(layer).from_config(layer.get_config())(x)
-            continue
-        kernel = np.array(ops.convert_to_numpy(layer.kernel))
-        bias = np.array(ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
-        if layer.name in folds:
-            (kept_in, values), flattened = folds[layer.name]
-            if flattened is not None:  # Dense rows of a flattened [positions, channels] input
-                positions, channels = flattened
-                rows = (np.arange(positions)[:, None] * channels + kept_in[None, :]).ravel()
-                scale = np.tile(values, positions)
-            else:
-                rows, scale = kept_in, values
-            kernel = np.take(kernel, rows, axis=-2) * scale[:, None].astype(kernel.dtype)
-        if layer.name in kept_out:
-            kernel = kernel[..., kept_out[layer.name]]
-            bias = None if bias is None else bias[kept_out[layer.name]]
-        config = layer.get_config()
-        config["units" if isinstance(layer, keras.layers.Dense) else "filters"] = kernel.shape[-1]
-        pruned = type(layer).from_config(config)
-        x = pruned(x)
-        pruned.set_weights([kernel] if bias is None else [kernel, bias])
-    return keras.Model(inputs, x, name=f"{model.name}_pruned")
+    return plan
 
 
 def _chain(model):
