@@ -13,8 +13,8 @@ arguments and call these. Everything here is written with `keras.ops`, with
 - `step`, `one_hot_of_argmax`: the hard value of a perturbed logit or of perturbed logits, by selects.
 - `categorical`, `bernoulli`: a relaxed or exact sample (or, without noise,
   the deterministic output the layers give at inference).
-- `hard_concrete`, `hard_concrete_probabilities`: the Hard Concrete gate (the binary Concrete sample stretched and
-  clipped) and its closed-form probabilities of being non-zero and one.
+- `hard_concrete`, `hard_concrete_tail`: the Hard Concrete gate (the binary Concrete sample stretched and
+  clipped) and its closed-form probability of passing a threshold (0: of being non-zero).
 - `one_hot_of_argmax`, `with_softmax_gradient`, `with_gradient_of`,
   `custom_gradient`, `softmax_jvp`: exact forwards built from selects, with
   the gradient attached by one custom-gradient helper.
@@ -114,19 +114,20 @@ def hard_concrete(log_alpha, temperature, stretch, seed, add_noise):
     return ops.cast(ops.clip(stretched, 0.0, 1.0), out_dtype)
 
 
-def hard_concrete_probabilities(log_alpha, temperature, stretch):
-    """`(P(gate > 0), P(gate = 1))` of Hard Concrete gates, in closed form (arguments checked).
+def hard_concrete_tail(log_alpha, temperature, stretch, threshold=0.0):
+    """`P(gate > threshold)` of Hard Concrete gates, in closed form, for thresholds in [0, 1) (arguments checked).
 
-    The gate is > 0 when the stretched sample passes 0, i.e. when `s > -low / (high - low)`, and 1 when it passes 1:
-    `P(gate > 0) = sigmoid(log_alpha - temperature * log(-low / high))`,
-    `P(gate = 1) = sigmoid(log_alpha - temperature * log((1 - low) / (high - 1)))`.
+    The gate passes `v` when the relaxed sample passes `c = (v - low) / (high - low)`, i.e. when
+    `(log_alpha + L) / temperature > logit(c)`: `P = sigmoid(log_alpha - temperature * logit(c))`. At `v = 0`,
+    `logit(c) = log(-low / high)`: the probability that the gate is non-zero. `threshold` broadcasts against
+    `log_alpha` (a grid of them gives the tail to integrate for the mean gate).
     """
     low, high = stretch
     log_alpha, _, out_dtype = prepare(log_alpha)
     temperature = floored_temperature(temperature, log_alpha.dtype)
-    nonzero = ops.sigmoid(ops.subtract(log_alpha, ops.multiply(temperature, math.log(-low / high))))
-    one = ops.sigmoid(ops.subtract(log_alpha, ops.multiply(temperature, math.log((1.0 - low) / (high - 1.0)))))
-    return ops.cast(nonzero, out_dtype), ops.cast(one, out_dtype)
+    c = ops.divide(ops.subtract(ops.cast(threshold, log_alpha.dtype), low), high - low)
+    logit_c = ops.subtract(ops.log(c), ops.log1p(ops.negative(c)))
+    return ops.cast(ops.sigmoid(ops.subtract(log_alpha, ops.multiply(temperature, logit_c))), out_dtype)
 
 
 def check_temperature(temperature):

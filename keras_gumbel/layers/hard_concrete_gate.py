@@ -128,7 +128,7 @@ class HardConcreteGate(TemperatureLayer):
 
     def probability_nonzero(self):
         """`P(gate > 0)` of each gate, `[units]`, in closed form, differentiable in `log_alpha` and the temperature."""
-        return _sampling.hard_concrete_probabilities(self.log_alpha, self._current_temperature(), self.stretch)[0]
+        return _sampling.hard_concrete_tail(self.log_alpha, self._current_temperature(), self.stretch)
 
     def expected_kept(self):
         """The expected number of non-zero gates (the expected L0 norm): the sum of `probability_nonzero()`."""
@@ -136,14 +136,11 @@ class HardConcreteGate(TemperatureLayer):
 
     def mean_gates(self):
         """`E[gate]` of each gate, a NumPy array `[units]`: `integral_0^1 P(gate > v) dv`, by 64-point quadrature."""
-        low, high = self.stretch
-        log_alpha = np.asarray(ops.convert_to_numpy(self.log_alpha), "float64")
-        beta = float(ops.convert_to_numpy(self._current_temperature()))
         nodes, weights = np.polynomial.legendre.leggauss(64)
-        v = 0.5 * (nodes + 1.0)  # on (0, 1)
-        c = (v - low) / (high - low)
-        tail = 1.0 / (1.0 + np.exp(-(log_alpha[:, None] - beta * np.log(c / (1.0 - c)))))
-        return (0.5 * tail @ weights).astype("float32")
+        thresholds = (0.5 * (nodes + 1.0)).astype("float32")  # on (0, 1)
+        log_alpha = ops.expand_dims(self.log_alpha, -1)
+        tail = _sampling.hard_concrete_tail(log_alpha, self._current_temperature(), self.stretch, thresholds)
+        return (0.5 * ops.convert_to_numpy(tail).astype("float64") @ weights).astype("float32")
 
     def fix_gates(self, keep):
         """Fixes the inference gates: `E[gate]` for the units in `keep` (a boolean mask), exactly 0 for the others.

@@ -98,4 +98,4 @@ def hard_concrete_probability_nonzero(log_alpha, temperature=TEMPERATURE, stretc
     """
     temperature = _sampling.check_temperature(temperature)
     stretch = check_stretch(stretch)
-    return _sampling.hard_concrete_probabilities(ops.convert_to_tensor(log_alpha), temperature, stretch)[0]
+    return _sampling.hard_concrete_tail(ops.convert_to_tensor(log_alpha), temperature, stretch)
