@@ -23,10 +23,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import keras
 import numpy as np
+from paired_latency import paired_latency_ratio
 
 import keras_gumbel
 from keras_gumbel import pruning
@@ -68,25 +68,6 @@ def dense_cost(model):
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     weights = sum(int(np.prod(layer.kernel.shape)) + (layer.units if layer.use_bias else 0) for layer in dense)
     return weights, sum(int(np.prod(layer.kernel.shape)) for layer in dense)
-
-
-def paired_latency_ratio(dense, pruned, batch, repeats):
-    import tensorflow as tf
-
-    x = tf.constant(np.random.default_rng(0).normal(size=(batch, dense.input_shape[-1])).astype("float32"))
-    calls = [tf.function(lambda v, m=m: m(v, training=False)) for m in (dense, pruned)]
-    for call in calls:
-        call(x)  # traced
-    ratios, times = [], []
-    for _ in range(repeats):
-        pair = []
-        for call in calls:
-            start = time.perf_counter()
-            call(x).numpy()
-            pair.append(time.perf_counter() - start)
-        ratios.append(pair[0] / pair[1])
-        times.append(pair)
-    return float(np.median(ratios)), np.median(np.array(times), axis=0) * 1e6
 
 
 def tfmot_rows(x_train, y_train, x_test, y_test, args, ours, dense_weights):
@@ -143,8 +124,8 @@ def main():
         pruned = pruning.prune(model)
         error = float((keras.ops.convert_to_numpy(pruned(x_test)).argmax(-1) != y_test).mean())
         weights, flops = dense_cost(pruned)
-        ratio_1, _ = paired_latency_ratio(dense, pruned, 1, args.repeats)
-        ratio_256, _ = paired_latency_ratio(dense, pruned, 256, args.repeats)
+        ratio_1 = paired_latency_ratio(dense, pruned, 1, args.repeats)
+        ratio_256 = paired_latency_ratio(dense, pruned, 256, args.repeats)
         widths = [layer.units for layer in pruned.layers[1:-1]]
         expected = history.history["sparsity"][-1]
         rows.append((f"gated, target {target:.2f}", pruning.sparsity(model), expected, error, weights, flops,

@@ -14,15 +14,14 @@ prints one JSON object per sparsity.
 import json
 import os
 import sys
-import time
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras  # noqa: E402
+from paired_latency import paired_latency_ratio  # noqa: E402
 
 
 def lenet(inputs):
@@ -35,22 +34,6 @@ def lenet(inputs):
             tf_keras.layers.Dense(10),
         ]
     )
-
-
-def paired_ratio(dense, sparse, batch, repeats):
-    x = tf.constant(np.random.default_rng(0).normal(size=(batch, dense.input_shape[-1])).astype("float32"))
-    calls = [tf.function(lambda v, m=m: m(v, training=False)) for m in (dense, sparse)]
-    for call in calls:
-        call(x)
-    ratios = []
-    for _ in range(repeats):
-        pair = []
-        for call in calls:
-            start = time.perf_counter()
-            call(x).numpy()
-            pair.append(time.perf_counter() - start)
-        ratios.append(pair[0] / pair[1])
-    return float(np.median(ratios))
 
 
 def main(data, epochs, repeats, sparsities):
@@ -87,8 +70,8 @@ def main(data, epochs, repeats, sparsities):
                     "error": error,
                     "nonzero": int(sum(np.count_nonzero(w) for w in weights)),
                     "weights": int(sum(w.size for w in weights)),
-                    "ratio_1": paired_ratio(dense, stripped, 1, repeats),
-                    "ratio_256": paired_ratio(dense, stripped, 256, repeats),
+                    "ratio_1": paired_latency_ratio(dense, stripped, 1, repeats),
+                    "ratio_256": paired_latency_ratio(dense, stripped, 256, repeats),
                 }
             ),
             flush=True,

@@ -1,0 +1,27 @@
+"""The paired latency ratio `benchmarks/pruning.py` and `benchmarks/tfmot_lenet.py` report (Keras 3 or `tf_keras`).
+
+This machine is shared and noisy: a model's latency is compared with its dense twin's by calling the two, each a
+compiled `tf.function`, alternately, and reporting the median of the per-pair ratios (the load cancels in a pair).
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def paired_latency_ratio(dense, other, batch, repeats):
+    """Median over `repeats` pairs of `dense`'s latency over `other`'s, on a batch of `batch` normal inputs."""
+    x = tf.constant(np.random.default_rng(0).normal(size=(batch, dense.input_shape[-1])).astype("float32"))
+    calls = [tf.function(lambda v, m=m: m(v, training=False)) for m in (dense, other)]
+    for call in calls:
+        call(x)  # traced
+    ratios = []
+    for _ in range(repeats):
+        pair = []
+        for call in calls:
+            start = time.perf_counter()
+            call(x).numpy()
+            pair.append(time.perf_counter() - start)
+        ratios.append(pair[0] / pair[1])
+    return float(np.median(ratios))
