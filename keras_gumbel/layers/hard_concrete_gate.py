@@ -114,16 +114,13 @@ class HardConcreteGate(TemperatureLayer):
 
     def call(self, inputs, training=None):
         inputs = ops.convert_to_tensor(inputs)
-        if self.fixed and not self._add_noise(training):
-            return ops.multiply(inputs, ops.cast(self.fixed_gates, inputs.dtype))
-        with self._draws(inputs, training):
-            gates = _sampling.hard_concrete(
-                self.log_alpha,
-                self._current_temperature(),
-                self.stretch,
-                self.seed_generator,
-                self._add_noise(training),
-            )
+        add_noise = self._add_noise(training)
+        if self.fixed and not add_noise:
+            gates = self.fixed_gates
+        else:
+            with self._draws(inputs, training):
+                temperature, seed = self._current_temperature(), self.seed_generator
+                gates = _sampling.hard_concrete(self.log_alpha, temperature, self.stretch, seed, add_noise)
         return ops.multiply(inputs, ops.cast(gates, inputs.dtype))
 
     def probability_nonzero(self):

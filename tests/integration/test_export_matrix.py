@@ -79,6 +79,7 @@ rng = np.random.default_rng(0)
 SETS = _tiled(rng.normal(size=(4, 3, 2)).astype("float32"))  # 4 sets of 3 keys in 2 dimensions
 FEATURES = rng.normal(size=(ROWS, 5)).astype("float32")
 SCORES = _tiled((3.0 * rng.normal(size=(4, 3, 3))).astype("float32"))
+GATE_INPUTS = np.tile(np.linspace(0.5, 2.0, 64, dtype="float32"), (ROWS, 1))  # positive: outputs / inputs = gates
 
 
 def _pattern_index(rows):
@@ -266,13 +267,11 @@ LAYERS = {
     ),
     "HardConcreteGate": (
         lambda sample: keras_gumbel.HardConcreteGate(initial_keep_probability=0.5, seed=9, sample_at_inference=sample),
-        None,  # GATE_INPUTS, below
+        GATE_INPUTS,
         False,
         _law_of_gates,
     ),
 }
-GATE_INPUTS = np.tile(np.linspace(0.5, 2.0, 64, dtype="float32"), (ROWS, 1))
-LAYERS["HardConcreteGate"] = (LAYERS["HardConcreteGate"][0], GATE_INPUTS, *LAYERS["HardConcreteGate"][2:])
 
 
 def _model(layer, inputs):
