@@ -15,6 +15,7 @@ A *case* is one op or layer, wrapped as a Keras layer that maps logits
 | `relaxed_binary` | in [0, 1]                       | the frequency of y > 1/2 per entry   |
 | `log_relaxed`    | <= 0, logsumexp over a row is 0 | the argmax                           |
 | `logit_binary`   | finite (masked: -inf)           | the frequency of y > 0 per entry     |
+| `gate`           | in [0, 1], exact 0s and 1s      | the frequency of y > 0 per entry     |
 | `permutation`    | exactly 0/1, rows and columns   | the permutation                      |
 |                  | sum to 1                        |                                      |
 | `doubly_stochastic` | non-negative, columns sum to | the assignment of log(y) (the same   |
@@ -345,6 +346,7 @@ CASES = [
     _op("ops.relaxed_bernoulli", "relaxed_binary", functools.partial(ops.relaxed_bernoulli, temperature=T)),
     _op("ops.relaxed_bernoulli_logits", "logit_binary", functools.partial(ops.relaxed_bernoulli_logits, temperature=T)),
     _op("ops.relaxed_bernoulli(hard)", "binary", functools.partial(ops.relaxed_bernoulli, temperature=T, hard=True)),
+    _op("ops.hard_concrete", "gate", functools.partial(ops.hard_concrete, temperature=T)),
     _layer("GumbelSoftmax", "relaxed", keras_gumbel.GumbelSoftmax, temperature=T),
     _layer("GumbelSoftmax(log_space)", "log_relaxed", keras_gumbel.GumbelSoftmax, temperature=T, log_space=True),
     _layer("StraightThroughGumbel", "one_hot", keras_gumbel.StraightThroughGumbel, temperature=T),
@@ -645,6 +647,9 @@ def exact_probabilities(form, k):
         return {(i, j): p[i] * p[j] / (1 - p[i]) + p[j] * p[i] / (1 - p[j]) for i in range(4) for j in range(i + 1, 4)}
     if form in ("binary", "relaxed_binary", "logit_binary"):  # P(y = 1) per entry: sigmoid(log p)
         return {i: p[i] / (1 + p[i]) for i in range(4)} | {MASKED: 0.0}
+    if form == "gate":  # P(y > 0) = sigmoid(log p - T log(-low / high)), stretch (-0.1, 1.1): p 11^T / (1 + p 11^T)
+        shifted = p * 11.0**TEMPERATURE
+        return {i: shifted[i] / (1 + shifted[i]) for i in range(4)} | {MASKED: 0.0}
     raise ValueError(form)
 
 
@@ -726,6 +731,8 @@ def outcomes(form, sample):
         return [tuple(np.flatnonzero(row)) for row in sample]
     if form in ("binary", "relaxed_binary"):
         return sample > 0.5
+    if form == "gate":
+        return sample > 0
     if form == "logit_binary":
         return sample > 0
     raise ValueError(form)

@@ -88,6 +88,8 @@ def _assert_form(case, draw, form):
         np.testing.assert_allclose(draw.sum(-1), case.k, rtol=1e-5)
     elif form == "relaxed_binary":
         assert (draw <= 1).all()
+    elif form == "gate":  # the clip puts mass exactly on 0 and on 1
+        assert (draw <= 1).all() and (draw[:, :MASKED] == 0).any() and (draw == 1).any()
 
 
 @pytest.mark.parametrize("case,mode", _grid(lambda case, mode: case.form != "relaxed_k"))
@@ -99,7 +101,7 @@ def test_samples_follow_the_law(case, mode):
         return
     expected = exact_probabilities(case.form, case.k)
     seen = outcomes(case.form, draw)
-    if case.form in ("binary", "relaxed_binary", "logit_binary"):
+    if case.form in ("binary", "relaxed_binary", "logit_binary", "gate"):
         ones = seen.sum(0)
         assert ones[MASKED] == 0
         for entry in range(MASKED):

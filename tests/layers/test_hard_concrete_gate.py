@@ -125,3 +125,21 @@ def test_fixed_gates_apply_at_inference_save_with_the_model_and_training_still_s
     assert not all(np.array_equal(draws[0], d) for d in draws[1:])
     with pytest.raises(ValueError, match="keep"):
         gate.fix_gates([True, False])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "XLA"])
+def test_a_gated_model_trains_in_fit_and_predicts_its_deterministic_gates(jit_compile):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    gate = keras_gumbel.HardConcreteGate(seed=3)
+    model = keras.Model(inputs, keras.layers.Dense(2)(gate(keras.layers.Dense(8)(inputs))))
+    model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=jit_compile)
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    start = to_numpy(gate.log_alpha).copy()
+    history = model.fit(x, np.zeros((64, 2), "float32"), epochs=3, batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert not np.array_equal(to_numpy(gate.log_alpha), start), "the gates' log_alpha got no gradient in fit"
+    # predict (compiled likewise) applies the deterministic gates: the same as an eager inference call, twice.
+    first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6)
