@@ -248,7 +248,6 @@ class SparsityController(keras.callbacks.Callback):
         _check_measure(measure, ("units", "parameters", "flops"))
         self.measure = measure
         self.round_at_end = _validation.check_bool("round_at_end", round_at_end)
-        self._step = 0
 
     def set_model(self, model):
         super().set_model(model)
@@ -267,20 +266,26 @@ class SparsityController(keras.callbacks.Callback):
                 return ops.subtract(1.0, ops.divide(kept, dense))
 
         self.penalty.attach(gates(model), expected)
-        self.penalty.multipliers.assign([0.0, self.damping])
         if not self.penalty._gates:
             raise ValueError(f"SparsityController: the model {model.name!r} holds no HardConcreteGate.")
 
     def current_target(self):
+        """The warmed-up target at the optimizer's step count (saved with the model: a resumed `fit` goes on)."""
         if self.warmup_steps == 0:
             return self.target
-        return self.target * min(1.0, self._step / self.warmup_steps)
+        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        return self.target * min(1.0, step / self.warmup_steps)
+
+    def on_train_begin(self, logs=None):
+        # A fresh run starts the multipliers at (0, damping); a resumed one (a loaded model whose optimizer has
+        # stepped) keeps the multipliers it saved.
+        if int(ops.convert_to_numpy(self.model.optimizer.iterations)) == 0:
+            self.penalty.multipliers.assign([0.0, self.damping])
 
     def on_train_batch_begin(self, batch, logs=None):
         self.penalty.target.assign(self.current_target())
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
         # On JAX, `fit` keeps the variables' values in its own state between batches: sync them into the variables
         # (to read the gates) and have the next step read the variables back (the multipliers and target we assign).
         sync = getattr(self.model, "jax_state_sync", None)
