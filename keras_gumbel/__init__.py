@@ -26,6 +26,7 @@ from keras_gumbel.layers import GumbelSinkhorn
 from keras_gumbel.layers import GumbelSoftmax
 from keras_gumbel.layers import GumbelVectorQuantizer
 from keras_gumbel.layers import HardConcreteGate
+from keras_gumbel.layers import HeadGatedAttention
 from keras_gumbel.layers import RelaxedBernoulli
 from keras_gumbel.layers import StraightThroughGumbel
 
@@ -38,6 +39,7 @@ __all__ = [
     "GumbelSoftmax",
     "GumbelVectorQuantizer",
     "HardConcreteGate",
+    "HeadGatedAttention",
     "MovingAverageBaseline",
     "ReinforceModel",
     "RelaxedBernoulli",

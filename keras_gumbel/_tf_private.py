@@ -17,6 +17,10 @@ Each has a fallback that keeps the package correct (if slower) meanwhile.
   `ExportArchive`), or None (fallback: None, where Keras moves it).
 - `seed_generators`: a layer's `_seed_generators` (the SeedGenerators Keras tracks on it).
 - `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
+- `functional_graph`: a functional model's (or a built Sequential's `_functional`) `_nodes_by_depth`, the layer
+  calls of its graph in order, with their input and output tensors (what `pruning` walks).
+- `attention_gate_dense`: `MultiHeadAttention._gate_dense`, the gate projection of `use_gate=True` attention
+  (fallback: None where it is not one; Keras has no public name for it).
 - `add_trackable_children`: installs TensorFlow's `Trackable._trackable_children` hook
   (named by `TRACKABLE_CHILDREN`) on a mixin, so that SavedModels and checkpoints
   hold more children (`TrackSeedState`: the seed state). No fallback: without the
@@ -86,6 +90,32 @@ def seed_generators(layer):
 def flatten_layers(model):
     """Every layer inside `model`, nested models and layers included, `model` excluded."""
     return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def functional_graph(model):
+    """`(functional, calls)`: the functional model behind `model` (itself, or a built Sequential's) and its layer
+    calls in topological order, each `(layer, input tensors, output tensors)`, the input layers excluded.
+
+    Raises:
+        ValueError: For a model without a graph (a subclassed model, an unbuilt Sequential).
+    """
+    functional = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
+    if functional is None or not hasattr(functional, "_nodes_by_depth"):
+        raise ValueError(
+            f"The model {model.name!r} has no layer graph: pass a functional model, or a Sequential built on an "
+            "input shape (`keras.Sequential([keras.Input(shape), ...])`)."
+        )
+    calls = []
+    for depth in sorted(functional._nodes_by_depth, reverse=True):
+        for node in functional._nodes_by_depth[depth]:
+            if node.operation is not None and not node.is_input:
+                calls.append((node.operation, list(node.input_tensors), list(node.outputs)))
+    return functional, calls
+
+
+def attention_gate_dense(layer):
+    """The `EinsumDense` gate projection of a `MultiHeadAttention(use_gate=True)`, or None (no gate)."""
+    return getattr(layer, "_gate_dense", None) if layer.get_config().get("use_gate") else None
 
 
 def add_trackable_children(cls, children):

@@ -21,8 +21,12 @@ import numpy as np
 from keras import ops
 
 from keras_gumbel import _validation
+from keras_gumbel._tf_private import attention_gate_dense
 from keras_gumbel._tf_private import flatten_layers
+from keras_gumbel._tf_private import functional_graph
 from keras_gumbel.layers.hard_concrete_gate import HardConcreteGate
+from keras_gumbel.layers.head_gated_attention import _GATE_ARGUMENTS
+from keras_gumbel.layers.head_gated_attention import HeadGatedAttention
 
 __all__ = [
     "SparsityController",
@@ -53,26 +57,45 @@ def expected_sparsity(gate_layers):
 
 
 def expected_cost(model, measure="parameters"):
-    """The expected parameters or multiply-adds of the weighted layers once gated units are removed, in closed form.
+    """The expected parameters or multiply-adds of the model's weighted layers once gated parts are removed.
 
-    For the chains `prune` carries (`Dense`, `Conv1D`, `Conv2D`, with gates after them and pooling or `Flatten`
-    between). A weight joins an input unit to an output unit and is kept when both are; gates are independent, so
+    Counts the `Dense`, `Conv1D`, `Conv2D` and `MultiHeadAttention` layers (`HeadGatedAttention` included), in
+    closed form. A weight joins an input unit to an output unit and is kept when both are; gates are independent, so
     a layer's expected kept kernel is `E[kept inputs] * E[kept outputs]` times its kernel's spatial size, where
     `E[kept]` of a gated axis is the sum of its gates' `probability_nonzero()` and an ungated axis counts whole (an
-    input after `Flatten` counts each kept channel at every position). Biases follow their outputs. Multiply-adds
-    are per example: a convolution's kernel times its output positions; biases excluded.
+    input after `Flatten` counts each kept channel at every position); an attention layer's cost is its expected
+    kept heads times a head's cost (its query, key, value and output projections, and its attention) plus the
+    output bias; a layer inside a residual block gated by a `HardConcreteGate(block=True)` counts times the
+    probability that the block is kept. Biases follow their outputs. Multiply-adds are per example: a
+    convolution's kernel times its output positions, an attention head's projections at each position and its
+    `query positions x key positions` scores and sums; biases excluded.
 
     Args:
-        model: A gated model (`prune`'s chains).
+        model: A gated model (a functional model or a built Sequential: what `prune` carries).
         measure: `"parameters"` or `"flops"` (multiply-adds per example).
 
     Returns:
         `(expected, dense)`: the expected kept cost as a differentiable scalar tensor, and the cost with every unit
-        kept, a float. `1 - expected / dense` is the expected sparsity in that measure; `prune(model)` then has
-        `cost(pruned, measure)` of it (at the gates' inference values).
+        kept, a float. `1 - expected / dense` is the expected sparsity in that measure; `cost(model, measure)`
+        counts the same at the gates' inference values, which `cost(prune(model), measure)` equals.
     """
     _check_measure(measure)
-    return _cost(_plan(model), lambda gate: gate.expected_kept(), measure)
+    return _cost(_analyse(model), lambda gate: gate.expected_kept(), measure)
+
+
+def cost(model, measure="parameters"):
+    """The parameters or multiply-adds per example of a model's weighted layers, counted (see `expected_cost`).
+
+    On a gated model, the gated-off units, heads and blocks are left out (the gates' inference values): the cost of
+    `prune(model)`. On a plain model, every `Dense`, convolution and attention layer counts whole.
+    """
+    _check_measure(measure)
+    return int(round(float(ops.convert_to_numpy(_cost(_analyse(model), _kept_count, measure)[0]))))
+
+
+def _kept_count(gate):
+    """The number of a gate's units whose inference gate is non-zero (at least one: `prune` keeps a zeroed one)."""
+    return float(max(1, len(gate.kept_units()))) if not gate.block else float(len(gate.kept_units()))
 
 
 def _check_measure(measure, allowed=("parameters", "flops")):
@@ -80,40 +103,69 @@ def _check_measure(measure, allowed=("parameters", "flops")):
         raise ValueError(_validation.invalid("measure", f"one of {allowed}", measure))
 
 
-def _kernel_size(layer, measure):
+def _kernel_size(layer, outputs, measure):
     """A weighted layer's parameters (`"parameters"`) or multiply-adds per example (`"flops"`) per pair of an input
     and an output unit: its kernel's spatial size, times its output positions for multiply-adds."""
     size = int(np.prod(layer.kernel.shape[:-2]))
-    return size * int(np.prod(layer.output.shape[1:-1])) if measure == "flops" else size
+    return size * int(np.prod(outputs[0].shape[1:-1])) if measure == "flops" else size
 
 
-def _cost(plan, kept, measure):
-    """`(kept cost, dense cost)` over a `_plan`; `kept(gate)`: a gate's kept units (a count or a tensor)."""
+def _attention_cost(layer, inputs, measure):
+    """`(per head, fixed)`: an attention layer's parameters or multiply-adds per kept head, and those of no head
+    (the output bias). Each projection's kernel is `[inputs..., heads, head size]` (the output's `[heads, value
+    size, outputs...]`); per example, a projection runs at each position of its input, the attention at each pair
+    of a query and a key position."""
+    query_positions = int(np.prod(inputs[0].shape[1:-1]))
+    key_positions = int(np.prod(inputs[1].shape[1:-1]))
+    heads = layer.num_heads
+    per_head, fixed = 0.0, 0.0
+    projections = [(layer.query_dense, query_positions), (layer.key_dense, key_positions)]
+    projections += [(layer.value_dense, key_positions), (layer.output_dense, query_positions)]
+    gate_dense = attention_gate_dense(layer)
+    if gate_dense is not None:
+        projections.append((gate_dense, query_positions))
+    for dense, positions in projections:
+        kernel = float(np.prod(dense.kernel.shape)) / heads
+        bias = 0.0 if dense.bias is None else float(np.prod(dense.bias.shape))
+        if measure == "flops":
+            per_head += kernel * positions
+        elif dense is layer.output_dense:
+            per_head, fixed = per_head + kernel, fixed + bias
+        else:
+            per_head += kernel + bias / heads
+    if measure == "flops":
+        per_head += query_positions * key_positions * (layer.key_dim + layer.value_dim)
+    return per_head, fixed
+
+
+def _cost(analysis, kept, measure):
+    """`(kept cost, dense cost)` over an `_analyse`d model; `kept(gate)`: a gate's kept units (a count or a tensor)."""
     expected, dense = 0.0, 0.0
-    for layer, before, positions, after in plan:
-        if not isinstance(layer, _WEIGHTED):
-            continue
-        width_in, width_out = layer.kernel.shape[-2], layer.kernel.shape[-1]
-        e_in = float(width_in) if before is None else ops.multiply(kept(before), float(positions))
-        e_out = float(width_out) if after is None else kept(after)
-        size = float(_kernel_size(layer, measure))
-        expected = ops.add(expected, ops.multiply(ops.multiply(e_in, e_out), size))
-        dense += float(width_in) * float(width_out) * size
-        if measure == "parameters" and layer.use_bias:
-            expected = ops.add(expected, e_out)
-            dense += float(width_out)
+    for layer, inputs, outputs in analysis.weighted:
+        blocks = analysis.blocks.get(id(layer), ())
+        if isinstance(layer, keras.layers.MultiHeadAttention):
+            per_head, fixed = _attention_cost(layer, inputs, measure)
+            gate = layer.head_gate if isinstance(layer, HeadGatedAttention) else None
+            heads = float(layer.num_heads) if gate is None else kept(gate)
+            kept_cost = ops.add(ops.multiply(heads, per_head), fixed)
+            full = layer.num_heads * per_head + fixed
+        else:
+            width_in, width_out = layer.kernel.shape[-2], layer.kernel.shape[-1]
+            before, positions = analysis.gate_before.get(id(layer), (None, 1))
+            after = analysis.gate_after.get(id(layer))
+            e_in = float(width_in) if before is None else ops.multiply(kept(before), float(positions))
+            e_out = float(width_out) if after is None else kept(after)
+            size = float(_kernel_size(layer, outputs, measure))
+            kept_cost = ops.multiply(ops.multiply(e_in, e_out), size)
+            full = float(width_in) * float(width_out) * size
+            if measure == "parameters" and layer.use_bias:
+                kept_cost = ops.add(kept_cost, e_out)
+                full += float(width_out)
+        for gate in blocks:
+            kept_cost = ops.multiply(kept_cost, kept(gate))
+        expected = ops.add(expected, kept_cost)
+        dense += full
     return ops.convert_to_tensor(expected), dense
-
-
-def cost(model, measure="parameters"):
-    """The parameters or multiply-adds per example of a model's `Dense` and convolution layers, counted."""
-    _check_measure(measure)
-    total = 0
-    for layer in flatten_layers(model):
-        if isinstance(layer, _WEIGHTED):
-            total += int(layer.kernel.shape[-2]) * int(layer.kernel.shape[-1]) * _kernel_size(layer, measure)
-            total += int(layer.bias.shape[0]) if measure == "parameters" and layer.use_bias else 0
-    return total
 
 
 def sparsity(model):
@@ -153,11 +205,11 @@ def fix_to_sparsity(gate_layers, target, model=None, measure="units"):
     else:
         if model is None:
             raise ValueError(_validation.invalid("model", f"the gated model, to count its {measure}", model))
-        plan = _plan(model)
+        analysis = _analyse(model)
 
         def sparsity_of(count):
             counts = dict(zip((id(layer) for layer in gate_layers), (int(k.sum()) for k in keep_of(count))))
-            kept, dense = _cost(plan, lambda gate: float(counts[id(gate)]), measure)
+            kept, dense = _cost(analysis, lambda gate: float(counts[id(gate)]), measure)
             return 1.0 - float(ops.convert_to_numpy(kept)) / dense
 
         low, high = 0, len(scores)  # the most units kept with sparsity_of(count) >= target (it falls as count grows)
@@ -331,100 +383,219 @@ _PER_CHANNEL = (
     keras.layers.Flatten,
 )
 _WEIGHTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)
+_COSTED = (*_WEIGHTED, keras.layers.MultiHeadAttention)  # the layers `cost` counts
 
 
 def prune(model):
-    """A plain Keras model with the gated-off units removed and the inference gates folded into the weights.
+    """A plain Keras model with the gated-off units, heads and blocks removed and the inference gates folded in.
 
-    For a `keras.Sequential` (or a functional chain of single-input layers) of `Dense`, `Conv1D` and `Conv2D`
-    layers, each optionally followed by a `HardConcreteGate` on its units or filters, with pooling and `Flatten`
-    layers between them: a gate's units whose inference gate is 0 are removed from the layer before it (kernel
-    columns or filters, bias) and from the next weighted layer (its input rows or channels), and the gate's values
-    are folded into those (`gate * (x W)` is `x (gate * W)`; max and average pooling and `Flatten` commute with a
-    non-negative scale per channel). The result holds no keras_gumbel layer, computes the gated model's inference
-    output (to float rounding), is smaller and exports anywhere. Layers that are the identity at inference
-    (`Dropout`, `SparsityPenalty`) are dropped.
+    Walks the model's graph (a functional model or a built Sequential) and rebuilds it without keras_gumbel layers:
+
+    - a `HardConcreteGate` on the units of a `Dense` or the filters of a `Conv1D`/`Conv2D` (right after it, a
+      `Dropout` between allowed), whose output reaches one `Dense` or convolution through pooling and `Flatten`
+      layers only: the units whose inference gate is 0 are removed from the layer before it (kernel columns or
+      filters, bias) and from the next weighted layer (its input rows or channels), and the gate's values are
+      folded into the latter (`gate * (x W)` is `x (gate * W)`; max and average pooling and `Flatten` commute with
+      a non-negative scale per channel);
+    - a `HeadGatedAttention`: a `keras.layers.MultiHeadAttention` with the gated-off heads removed (their query,
+      key, value and output projections) and the kept gates folded into the output projection;
+    - a `HardConcreteGate(block=True)` feeding an `Add` (a residual block `x + gate(f(x))`): a block whose gate is
+      0 is removed (the `Add` passes `x` on, and `f` is not computed), a kept one is scaled by its gate (a
+      `Rescaling` layer where the gate is not 1);
+    - layers that are the identity at inference (`Dropout`, `SparsityPenalty`) are dropped; every other layer is
+      copied with its weights.
+
+    The result holds no keras_gumbel layer, computes the gated model's inference output (to float rounding), is
+    smaller and exports anywhere. `cost(result, measure)` equals `cost(model, measure)`.
 
     Raises:
-        ValueError: For a layer the pruning cannot carry (a gate not after a `Dense` or convolution, a layer other
-            than pooling or `Flatten` between a gate and the next weighted layer, a model that ends with a gate),
-            naming it.
+        ValueError: For a gate the pruning cannot carry (a unit gate not right after a `Dense` or convolution, or
+            whose output reaches another kind of layer or more than one layer; a block gate not feeding an `Add`),
+            naming it, or a model without a layer graph.
     """
-    inputs = keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)
-    x = inputs
-    for layer, before, positions, after in _plan(model):
-        if not isinstance(layer, _WEIGHTED):
-            x = type(layer).from_config(layer.get_config())(x)
-            continue
-        kernel = np.array(ops.convert_to_numpy(layer.kernel))
-        bias = np.array(ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
-        if before is not None:
-            # The gate's kept units, at every position a Flatten laid them out at ([positions, units] -> rows), each
-            # row scaled by its gate.
-            kept, units = before.kept_units(), int(before.log_alpha.shape[0])
-            rows = (np.arange(positions)[:, None] * units + kept[None, :]).ravel()
-            scale = np.tile(before.gates()[kept], positions)
-            kernel = np.take(kernel, rows, axis=-2) * scale[:, None].astype(kernel.dtype)
-        if after is not None:
-            kernel = kernel[..., after.kept_units()]
-            bias = None if bias is None else bias[after.kept_units()]
-        config = layer.get_config()
-        config["units" if isinstance(layer, keras.layers.Dense) else "filters"] = kernel.shape[-1]
-        pruned = type(layer).from_config(config)
-        x = pruned(x)
-        pruned.set_weights([kernel] if bias is None else [kernel, bias])
-    return keras.Model(inputs, x, name=f"{model.name}_pruned")
+    analysis = _analyse(model)
+    dead = set()  # ids of the rebuilt tensors of removed blocks
 
-
-def _plan(model):
-    """What `prune` carries of a chain, in order: `(layer, gate before, positions, gate after)` for each weighted
-    layer (the gate whose units are its inputs, laid out at `positions` places by a `Flatten`, and the gate on its
-    outputs, each None where there is none), `(layer, None, 1, None)` for the pooling and `Flatten` layers; gates and
-    the layers that are the identity at inference left out. Raises, naming the layer, for what it cannot carry."""
-    layers = [layer for layer in _chain(model) if not isinstance(layer, _PASS_THROUGH)]
-    plan, pending, positions = [], None, 1
-    for index, layer in enumerate(layers):
+    def rebuild(layer, *args, **kwargs):
+        if isinstance(layer, _PASS_THROUGH) or (isinstance(layer, HardConcreteGate) and not layer.block):
+            return args[0]  # a unit gate's values are folded into the weighted layer after it
         if isinstance(layer, HardConcreteGate):
-            previous = layers[index - 1] if index else None
-            if not isinstance(previous, _WEIGHTED) or pending is not None:
+            (gate,) = layer.gates()
+            if gate == 0.0:
+                dead.add(id(args[0]))
+            return args[0] if gate in (0.0, 1.0) else keras.layers.Rescaling(float(gate), name=layer.name)(args[0])
+        if isinstance(layer, keras.layers.Add) and any(id(x) in dead for x in args[0]):
+            alive = [x for x in args[0] if id(x) not in dead]
+            if len(alive) > 1:
+                return type(layer).from_config(layer.get_config())(alive)
+            return alive[0] if alive else ops.zeros_like(args[0][0])
+        if isinstance(layer, HeadGatedAttention):
+            return _pruned_attention(layer, args, kwargs)
+        if isinstance(layer, _WEIGHTED):
+            before, positions = analysis.gate_before.get(id(layer), (None, 1))
+            return _pruned_weighted(layer, before, positions, analysis.gate_after.get(id(layer)), args, kwargs)
+        copy = type(layer).from_config(layer.get_config())
+        outputs = copy(*args, **kwargs)
+        copy.set_weights(layer.get_weights())
+        return outputs
+
+    rebuilt = keras.models.clone_model(analysis.functional, clone_function=lambda layer: layer, call_function=rebuild)
+    return keras.Model(rebuilt.input, rebuilt.output, name=f"{model.name}_pruned")
+
+
+def _kept(gate):
+    """`(kept indices, their gates)` of a unit gate: its non-zero units, or its first unit at gate 0 where none is
+    (a layer keeps at least one unit; the 0 folded into the next layer removes its contribution)."""
+    values, kept = gate.gates(), gate.kept_units()
+    kept = kept if len(kept) else np.zeros(1, int)
+    return kept, values[kept]
+
+
+def _pruned_weighted(layer, before, positions, after, args, kwargs):
+    """A copy of a `Dense` or convolution with the units of the gate `after` it kept and the rows of the gate
+    `before` it (laid out at `positions` places by a `Flatten`) kept and scaled by their gates."""
+    kernel = np.array(ops.convert_to_numpy(layer.kernel))
+    bias = np.array(ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
+    if before is not None:
+        kept, scale = _kept(before)
+        units = int(before.log_alpha.shape[0])
+        rows = (np.arange(positions)[:, None] * units + kept[None, :]).ravel()  # [positions, units] -> rows
+        kernel = np.take(kernel, rows, axis=-2) * np.tile(scale, positions)[:, None].astype(kernel.dtype)
+    if after is not None:
+        kept, _ = _kept(after)
+        kernel = kernel[..., kept]
+        bias = None if bias is None else bias[kept]
+    config = layer.get_config()
+    config["units" if isinstance(layer, keras.layers.Dense) else "filters"] = kernel.shape[-1]
+    pruned = type(layer).from_config(config)
+    outputs = pruned(*args, **kwargs)
+    pruned.set_weights([kernel] if bias is None else [kernel, bias])
+    return outputs
+
+
+def _pruned_attention(layer, args, kwargs):
+    """A `keras.layers.MultiHeadAttention` with the kept heads of a `HeadGatedAttention`, their gates folded into
+    the output projection (each projection's head axis: -2 of the query, key and value kernels and biases, 0 of
+    the output kernel)."""
+    kept, scale = _kept(layer.head_gate)
+    config = {key: value for key, value in layer.get_config().items() if key not in _GATE_CONFIG}
+    config.update(num_heads=len(kept), value_dim=layer.value_dim, output_shape=layer.output_dense.kernel.shape[2:])
+    pruned = keras.layers.MultiHeadAttention.from_config(config)
+    outputs = pruned(*args, **kwargs)
+    pairs = [(layer.query_dense, pruned.query_dense), (layer.key_dense, pruned.key_dense)]
+    pairs += [(layer.value_dense, pruned.value_dense)]
+    if attention_gate_dense(layer) is not None:
+        pairs.append((attention_gate_dense(layer), attention_gate_dense(pruned)))
+    for source, target in pairs:
+        target.set_weights([np.take(ops.convert_to_numpy(w), kept, axis=-2) for w in source.weights])
+    kernel, *bias = (ops.convert_to_numpy(w) for w in layer.output_dense.weights)
+    folded = kernel[kept] * scale.reshape((-1,) + (1,) * (kernel.ndim - 1)).astype(kernel.dtype)
+    pruned.output_dense.set_weights([folded, *bias])
+    return outputs
+
+
+# HeadGatedAttention's config entries that are its gate's, not MultiHeadAttention's.
+_GATE_CONFIG = {*_GATE_ARGUMENTS, "gate_seed", "fixed"}
+
+
+class _Analysis:
+    """What `prune` and the costs need of a model's graph (`_analyse`)."""
+
+    def __init__(self, functional):
+        self.functional = functional
+        self.weighted = []  # (layer, input tensors, output tensors) of each Dense, convolution and attention
+        self.gate_before = {}  # id(weighted layer) -> (the unit gate on its inputs, positions a Flatten laid out)
+        self.gate_after = {}  # id(weighted layer) -> the unit gate on its outputs
+        self.blocks = {}  # id(layer) -> the block gates of the residual blocks it is in
+
+
+def _analyse(model):
+    """Reads a model's graph: its weighted layers, which unit gate is before and after each, which block gates
+    hold each layer. Raises, naming the gate or layer, for a gate `prune` cannot carry."""
+    functional, calls = functional_graph(model)
+    analysis = _Analysis(functional)
+    producer = {id(tensor): (layer, inputs) for layer, inputs, outputs in calls for tensor in outputs}
+    consumers = {}
+    for layer, inputs, _ in calls:
+        for tensor in inputs:
+            consumers.setdefault(id(tensor), []).append((layer, inputs))
+    outputs_of = {}
+    for layer, inputs, outputs in calls:
+        if id(layer) in outputs_of and isinstance(
+            layer, (HardConcreteGate, *_WEIGHTED, keras.layers.MultiHeadAttention)
+        ):
+            raise ValueError(
+                f"prune: the layer {layer.name!r} is called more than once; prune carries layers called once."
+            )
+        outputs_of[id(layer)] = outputs
+        if isinstance(layer, (*_WEIGHTED, keras.layers.MultiHeadAttention)):
+            analysis.weighted.append((layer, inputs, outputs))
+    model_outputs = {id(tensor) for tensor in functional.outputs}
+
+    def only_consumer(tensor):
+        found = consumers.get(id(tensor), [])
+        return found[0] if len(found) == 1 and id(tensor) not in model_outputs else (None, None)
+
+    for layer, inputs, outputs in calls:
+        if not isinstance(layer, HardConcreteGate):
+            continue
+        if layer.block:
+            consumer, add_inputs = only_consumer(outputs[0])
+            if not isinstance(consumer, keras.layers.Add):
                 raise ValueError(
-                    f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense or convolution layer; "
-                    "prune carries gates placed right after one (a Dropout between them is fine)."
+                    f"prune: the block HardConcreteGate {layer.name!r} does not feed an Add alone; a block gate "
+                    "ends a residual branch: `x + gate(f(x))`."
                 )
-            plan[-1] = plan[-1][:3] + (layer,)
-            pending = layer
-        elif isinstance(layer, _WEIGHTED):
-            plan.append((layer, pending, positions, None))
-            pending, positions = None, 1
-        elif isinstance(layer, _PER_CHANNEL):
-            if pending is not None and isinstance(layer, keras.layers.Flatten):
-                positions = int(np.prod(layer.input.shape[1:-1]))
-            plan.append((layer, None, 1, None))
-        else:
+            skip = [tensor for tensor in add_inputs if tensor is not outputs[0]]
+            _mark_block(layer, inputs[0], skip, producer, analysis)
+            continue
+        # Back through the identities to the weighted layer whose units it gates (its output used by the gate alone).
+        tensor = inputs[0]
+        source = producer.get(id(tensor), (None,))[0]
+        while isinstance(source, _PASS_THROUGH) and only_consumer(tensor)[0] is not None:
+            tensor = producer[id(tensor)][1][0]
+            source = producer.get(id(tensor), (None,))[0]
+        if not isinstance(source, _WEIGHTED) or only_consumer(tensor)[0] is None:
             raise ValueError(
-                f"prune: cannot carry the layer {layer.name!r} ({type(layer).__name__}); it prunes chains of Dense "
-                "and convolution layers with HardConcreteGates after them, and pooling or Flatten between."
+                f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense or convolution layer whose "
+                "output it alone takes; prune carries unit gates placed right after one (a Dropout between them is "
+                "fine)."
             )
-    if pending is not None:
-        raise ValueError("prune: the model ends with a HardConcreteGate; a gate must be followed by a weighted layer.")
-    return plan
+        # On through pooling, Flatten and the identities to the one weighted layer whose inputs it gates.
+        tensor, positions = outputs[0], 1
+        while True:
+            consumer, consumer_inputs = only_consumer(tensor)
+            if isinstance(consumer, _WEIGHTED):
+                break
+            if not isinstance(consumer, (*_PASS_THROUGH, *_PER_CHANNEL)):
+                reached = "the model's output or several layers" if consumer is None else repr(consumer.name)
+                raise ValueError(
+                    f"prune: the HardConcreteGate {layer.name!r} reaches {reached}; prune carries a unit gate whose "
+                    "output reaches one Dense or convolution layer, through pooling, Flatten or Dropout only."
+                )
+            if isinstance(consumer, keras.layers.Flatten):
+                positions = int(np.prod(consumer_inputs[0].shape[1:-1]))
+            tensor = outputs_of[id(consumer)][0]
+        analysis.gate_after[id(source)] = layer
+        analysis.gate_before[id(consumer)] = (layer, positions)
+    return analysis
 
 
-def _chain(model):
-    """The layers of a Sequential or functional chain, in order (a branching model is refused)."""
-    if isinstance(model, keras.Sequential):
-        return list(model.layers)
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    previous = model.inputs
-    for layer in layers:
-        try:
-            follows = len(previous) == 1 and layer.input is previous[0]
-        except (AttributeError, ValueError):  # a layer called several times has no single `input`
-            follows = False
-        if not follows:
-            raise ValueError(
-                f"prune: the layer {layer.name!r} does not take the previous layer's output alone; prune carries "
-                "chains of single-input layers (a Sequential model, or a functional model without branches)."
-            )
-        previous = [layer.output]
-    return layers
+def _mark_block(gate, branch_output, skip, producer, analysis):
+    """Records `gate` on every layer of its residual branch: the layers `branch_output` depends on that the `Add`'s
+    other inputs (`skip`, the skip path) do not."""
+    shared, stack = set(), list(skip)
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) not in shared:
+            shared.add(id(tensor))
+            stack.extend(producer.get(id(tensor), (None, []))[1])
+    stack = [branch_output]
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in shared or id(tensor) not in producer:
+            continue
+        shared.add(id(tensor))  # visited
+        layer, inputs = producer[id(tensor)]
+        analysis.blocks[id(layer)] = analysis.blocks.get(id(layer), ()) + (gate,)
+        stack.extend(inputs)

@@ -77,3 +77,30 @@ def estimate_per_row(estimator, logits, rows, build, reward, num_samples, seed=(
             training=True,
         )
     return -tape.gradient(loss, tiled).numpy() * rows, metrics, rewards
+
+
+def gated_transformer(sequence=6, width=8, heads=4, hidden=12, blocks=2, seed=0):
+    """A small Transformer encoder with every kind of gate `pruning` carries: each block's attention has
+    `HeadGatedAttention`, its feed-forward hidden units a `HardConcreteGate`, and both residual branches a block gate
+    (`x + gate(f(x))`); a `SparsityPenalty` before the classifier. Inputs `[batch, sequence, width]`, 3 classes."""
+    import keras
+
+    import keras_gumbel
+    from keras_gumbel import pruning
+
+    keras.utils.set_random_seed(seed)
+    inputs = x = keras.Input((sequence, width))
+    for block in range(blocks):
+        attention = keras_gumbel.HeadGatedAttention(heads, width // 2, gate_seed=10 * block, name=f"attention_{block}")
+        branch = attention(x, x)
+        branch = keras_gumbel.HardConcreteGate(block=True, seed=10 * block + 1, name=f"attention_block_{block}")(branch)
+        x = keras.layers.LayerNormalization(name=f"norm_{block}")(keras.layers.Add()([x, branch]))
+        branch = keras.layers.Dense(hidden, activation="relu", name=f"hidden_{block}")(x)
+        branch = keras_gumbel.HardConcreteGate(seed=10 * block + 2, name=f"hidden_gate_{block}")(branch)
+        branch = keras.layers.Dense(width, name=f"project_{block}")(branch)
+        branch = keras_gumbel.HardConcreteGate(block=True, seed=10 * block + 3, name=f"feed_forward_block_{block}")(
+            branch
+        )
+        x = keras.layers.Add()([x, branch])
+    x = pruning.SparsityPenalty(name="penalty")(keras.layers.GlobalAveragePooling1D()(x))
+    return keras.Model(inputs, keras.layers.Dense(3, name="classifier")(x))

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import gated_transformer
 from helpers import to_numpy
 
 import keras_gumbel
@@ -97,19 +98,28 @@ def test_prune_of_a_conv_net_with_pooling_flatten_and_global_pooling():
 def test_prune_refuses_what_it_cannot_carry_naming_the_layer():
     inputs = keras.Input((4,))
     x = keras_gumbel.HardConcreteGate(name="first_gate")(inputs)
-    with pytest.raises(ValueError, match="first_gate"):
+    with pytest.raises(ValueError, match="first_gate.*does not follow a Dense"):
         pruning.prune(keras.Model(inputs, keras.layers.Dense(2)(x)))
     x = keras.layers.Dense(3)(inputs)
-    with pytest.raises(ValueError, match="ends with a HardConcreteGate"):
-        pruning.prune(keras.Model(inputs, keras_gumbel.HardConcreteGate()(x)))
-    x = keras.layers.Dense(3)(inputs)
-    y = keras.layers.Dense(3, name="branch")(inputs)
-    with pytest.raises(ValueError, match="branch|add"):
-        pruning.prune(keras.Model(inputs, keras.layers.Add(name="add")([x, y])))
+    with pytest.raises(ValueError, match="last_gate.*reaches the model's output"):
+        pruning.prune(keras.Model(inputs, keras_gumbel.HardConcreteGate(name="last_gate")(x)))
     x = keras.layers.Dense(3)(inputs)
     x = keras.layers.LayerNormalization(name="norm")(keras_gumbel.HardConcreteGate()(x))
-    with pytest.raises(ValueError, match="norm"):
+    with pytest.raises(ValueError, match="reaches 'norm'"):
         pruning.prune(keras.Model(inputs, keras.layers.Dense(2)(x)))
+    x = keras_gumbel.HardConcreteGate(name="shared_gate")(keras.layers.Dense(3)(inputs))
+    both = keras.layers.Concatenate()([keras.layers.Dense(2)(x), keras.layers.Dense(2)(x)])
+    with pytest.raises(ValueError, match="shared_gate.*several layers"):
+        pruning.prune(keras.Model(inputs, both))
+    x = keras.layers.Dense(4)(inputs)
+    joined = keras.layers.Concatenate()([inputs, keras_gumbel.HardConcreteGate(block=True, name="block_gate")(x)])
+    with pytest.raises(ValueError, match="block_gate.*does not feed an Add"):
+        pruning.prune(keras.Model(inputs, joined))
+    dense = keras.layers.Dense(4, name="twice")
+    with pytest.raises(ValueError, match="twice.*more than once"):
+        pruning.prune(keras.Model(inputs, dense(dense(inputs))))
+    with pytest.raises(ValueError, match="no layer graph"):
+        pruning.prune(keras.Sequential([keras.layers.Dense(2)]))
 
 
 def test_the_controller_needs_one_penalty_and_a_gate():
@@ -192,15 +202,26 @@ def _conv_net(seed=5):
     return keras.Model(inputs, keras.layers.Dense(3)(x))
 
 
+# The conv net's cost by hand: 3x3 convolutions 2 -> 6 ("same", 64 positions) and 6 -> 5 (4 positions after the
+# pooling), Dense 20 -> 7 (Flatten: 4 positions x 5 channels) and 7 -> 3; biases in the parameters only.
+CONV_NET_COST = {
+    "parameters": (18 * 6 + 6) + (54 * 5 + 5) + (20 * 7 + 7) + (7 * 3 + 3),
+    "flops": 64 * 18 * 6 + 4 * 54 * 5 + 20 * 7 + 7 * 3,
+}
+
+
 @pytest.mark.parametrize("measure", ["parameters", "flops"])
 def test_expected_cost_counts_the_pruned_model_when_the_gates_are_sure(measure):
     model = _conv_net()
+    assert pruning.cost(model, measure) == CONV_NET_COST[measure]  # every gate at 0.9: every unit kept
     rng = np.random.default_rng(2)
     for layer in pruning.gates(model):  # log_alpha of +-30: P(gate > 0) is 0 or 1 to float precision
         layer.log_alpha.assign(rng.choice([-30.0, 30.0], layer.log_alpha.shape).astype("float32"))
     expected, dense = pruning.expected_cost(model, measure)
-    assert dense == pruning.cost(model, measure)
-    np.testing.assert_allclose(float(to_numpy(expected)), pruning.cost(pruning.prune(model), measure), rtol=1e-6)
+    assert dense == CONV_NET_COST[measure]
+    pruned = pruning.prune(model)
+    assert pruning.cost(pruned, measure) == pruning.cost(model, measure) < dense
+    np.testing.assert_allclose(float(to_numpy(expected)), pruning.cost(pruned, measure), rtol=1e-6)
 
 
 @pytest.mark.parametrize("measure", ["parameters", "flops"])
@@ -239,7 +260,7 @@ def test_fix_to_sparsity_in_parameters_keeps_the_most_units_within_the_target():
         layer.log_alpha.assign(rng.normal(0.0, 1.0, layer.log_alpha.shape).astype("float32"))
     reached = pruning.fix_to_sparsity(pruning.gates(model), 0.6, model, "parameters")
     pruned = pruning.prune(model)
-    dense = pruning.cost(model, "parameters")
+    dense = CONV_NET_COST["parameters"]
     assert reached == pytest.approx(1 - pruning.cost(pruned, "parameters") / dense)
     assert 0.6 <= reached < 0.75
     with pytest.raises(ValueError, match="model"):
@@ -282,3 +303,89 @@ def test_training_resumed_from_model_checkpoint_goes_on_exactly(tmp_path):
     resumed.fit(x, y, epochs=2, initial_epoch=1, batch_size=16, shuffle=False, verbose=0, callbacks=[controller()])
     for expected, got in zip(whole.weights, resumed.weights):
         np.testing.assert_array_equal(to_numpy(got), to_numpy(expected), err_msg=expected.path)
+
+
+def _named_gates(model):
+    """The gates of a model by name: a `HeadGatedAttention`'s head gate under the attention layer's name."""
+    named = {layer.name: layer for layer in model.layers if isinstance(layer, keras_gumbel.HardConcreteGate)}
+    named.update({layer.name: layer.head_gate for layer in model.layers if hasattr(layer, "head_gate")})
+    assert sorted(map(id, named.values())) == sorted(map(id, pruning.gates(model)))
+    return named
+
+
+def _set_gates(model, values):
+    """Assigns `log_alpha` by gate name (a scalar or an array); other gates at +30 (kept, gate 1)."""
+    for name, layer in _named_gates(model).items():
+        value = np.broadcast_to(np.float32(values.get(name, 30.0)), layer.log_alpha.shape)
+        layer.log_alpha.assign(value.astype("float32"))
+
+
+def test_prune_of_a_transformer_removes_heads_hidden_units_and_blocks():
+    model = gated_transformer()
+    rng = np.random.default_rng(5)
+    _set_gates(
+        model,
+        {
+            "attention_0": [30.0, -30.0, 30.0, -30.0],  # heads 0 and 2 kept
+            "attention_1": rng.normal(0.0, 2.0, 4),
+            "hidden_gate_0": rng.normal(0.0, 2.0, 12),
+            "hidden_gate_1": rng.normal(0.0, 2.0, 12),
+            "attention_block_1": -30.0,  # the second attention block removed
+            "feed_forward_block_0": 0.3,  # kept at a gate strictly between 0 and 1: a Rescaling
+        },
+    )
+    x = rng.normal(size=(16, 6, 8)).astype("float32")
+    pruned = pruning.prune(model)
+    np.testing.assert_allclose(to_numpy(pruned(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+    assert not any(type(layer).__module__.startswith("keras_gumbel") for layer in pruned.layers)
+    layers = {layer.name: layer for layer in pruned.layers}
+    assert type(layers["attention_0"]) is keras.layers.MultiHeadAttention and layers["attention_0"].num_heads == 2
+    assert "attention_1" not in layers  # removed with its block, not computed
+    assert layers["feed_forward_block_0"].scale == pytest.approx(
+        float(model.get_layer("feed_forward_block_0").gates()[0])
+    )
+    for block in (0, 1):
+        kept = len(model.get_layer(f"hidden_gate_{block}").kept_units())
+        assert layers[f"hidden_{block}"].units == kept and layers[f"project_{block}"].kernel.shape[0] == kept
+    for measure in ("parameters", "flops"):
+        assert pruning.cost(pruned, measure) == pruning.cost(model, measure) < pruning.expected_cost(model, measure)[1]
+
+
+def _transformer_cost(heads, hidden, kept_blocks, measure, sequence=6, width=8, head_size=4):
+    """The cost of `gated_transformer()` with `heads[b]` heads, `hidden[b]` hidden units and the blocks
+    `kept_blocks[b] = (attention kept, feed-forward kept)` of block b, by hand: each head's query, key and value
+    projections (width -> head size, with biases) and its output projection (head size -> width), the output bias,
+    the feed-forward Dense layers and the classifier (width -> 3)."""
+    total = 0.0
+    for h, u, (attention, feed_forward) in zip(heads, hidden, kept_blocks):
+        if measure == "parameters":
+            total += attention * (h * (3 * (width * head_size + head_size) + head_size * width) + width)
+            total += feed_forward * ((width * u + u) + (u * width + width))
+        else:
+            per_head = sequence * (3 * width * head_size + head_size * width) + sequence * sequence * 2 * head_size
+            total += attention * h * per_head + feed_forward * sequence * 2 * width * u
+    return total + (width * 3 + 3 if measure == "parameters" else width * 3)
+
+
+@pytest.mark.parametrize("measure", ["parameters", "flops"])
+def test_expected_cost_of_a_transformer_is_the_monte_carlo_mean_of_its_cost(measure):
+    model = gated_transformer()
+    rng = np.random.default_rng(6)
+    for layer in pruning.gates(model):
+        layer.log_alpha.assign(rng.normal(0.0, 1.5, layer.log_alpha.shape).astype("float32"))
+    p = {name: to_numpy(layer.probability_nonzero()) for name, layer in _named_gates(model).items()}
+    draws = []
+    for _ in range(4000):
+        kept = {name: rng.random(probability.shape) < probability for name, probability in p.items()}
+        draws.append(
+            _transformer_cost(
+                [int(kept[f"attention_{b}"].sum()) for b in (0, 1)],
+                [int(kept[f"hidden_gate_{b}"].sum()) for b in (0, 1)],
+                [(bool(kept[f"attention_block_{b}"][0]), bool(kept[f"feed_forward_block_{b}"][0])) for b in (0, 1)],
+                measure,
+            )
+        )
+    expected, dense = pruning.expected_cost(model, measure)
+    assert dense == _transformer_cost([4, 4], [12, 12], [(1, 1), (1, 1)], measure)
+    draws = np.array(draws)
+    assert abs(float(to_numpy(expected)) - draws.mean()) < 4 * draws.std() / np.sqrt(len(draws))

@@ -78,6 +78,30 @@ def test_flatten_layers():
     assert inner.layers[1] in _tf_private.flatten_layers(outer), "Keras' Layer._flatten_layers moved"
 
 
+def test_functional_graph_lists_the_layer_calls_in_order():
+    message = "Keras' Functional._nodes_by_depth (or Sequential._functional) moved"
+    dense, gate = keras.layers.Dense(3), keras_gumbel.HardConcreteGate()
+    inputs = keras.Input((2,))
+    hidden = dense(inputs)
+    functional = keras.Model(inputs, gate(hidden))
+    sequential = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    for model, layers in ((functional, [dense, gate]), (sequential, sequential.layers)):
+        _, calls = _tf_private.functional_graph(model)
+        assert [layer for layer, _, _ in calls] == layers, message
+    _, calls = _tf_private.functional_graph(functional)
+    assert calls[0][1] == [inputs] and calls[0][2] == [hidden] and calls[1][1] == [hidden], message
+    with pytest.raises(ValueError, match="has no layer graph"):
+        _tf_private.functional_graph(keras.Sequential([keras.layers.Dense(1)]))
+
+
+def test_attention_gate_dense():
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, use_gate=True)
+    layer(np.ones((1, 4, 5)), np.ones((1, 4, 5)))
+    gate = _tf_private.attention_gate_dense(layer)
+    assert gate is not None and tuple(gate.kernel.shape) == (5, 2, 3), "Keras' MultiHeadAttention._gate_dense moved"
+    assert _tf_private.attention_gate_dense(keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)) is None
+
+
 def test_trackable_children_hook():
     hook = getattr(keras.layers.Layer, _tf_private.TRACKABLE_CHILDREN, None)
     assert hook is not None, "TensorFlow's Trackable._trackable_children moved"

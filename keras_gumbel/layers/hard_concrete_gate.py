@@ -17,8 +17,9 @@ class HardConcreteGate(TemperatureLayer):
     """Multiplies the last axis of its input by learned gates that are exactly 0 (drop) or exactly 1 (keep).
 
     Placed after a layer, as `Dropout` is, it holds one gate per unit (the units of a `Dense`, the filters of a
-    `Conv2D`: the last axis) with a learned location `log_alpha`. In training each call draws the gates from the
-    Hard Concrete distribution of Louizos, Welling & Kingma (2018),
+    `Conv2D`: the last axis; with `block=True` one gate for a whole residual block; `HeadGatedAttention` gates the
+    heads of an attention layer with one) with a learned location `log_alpha`. In training each call draws the gates
+    from the Hard Concrete distribution of Louizos, Welling & Kingma (2018),
 
         s = sigmoid((log_alpha + L) / temperature),  L ~ Logistic(0, 1)
         z = clip(s * (high - low) + low, 0, 1),
@@ -43,6 +44,8 @@ class HardConcreteGate(TemperatureLayer):
         sample_at_inference: If `True`, sample the gates at inference too.
         trainable_temperature: If `True`, the temperature is learned (kept >= 0.05).
         seed: Integer seed of the layer's `keras.random.SeedGenerator`.
+        block: If `True`, one gate for the whole input instead of one per unit: placed at the end of a residual
+            branch, before the `Add` (`x + gate(f(x))`), it keeps or removes the whole block.
         fixed: Whether the inference gates are the fixed ones (`fix_gates`, held in the weight `fixed_gates`)
             rather than computed from `log_alpha`: set by `fix_gates`, saved in the config.
         **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
@@ -52,7 +55,7 @@ class HardConcreteGate(TemperatureLayer):
         training: Python bool: sampled gates (`True`) or the deterministic ones (`False`, `None`).
 
     Returns:
-        `inputs` times the gates (broadcast over every axis but the last).
+        `inputs` times the gates (broadcast over every axis but the last; a block gate over every axis).
 
     Examples:
         >>> import keras, keras_gumbel
@@ -74,6 +77,7 @@ class HardConcreteGate(TemperatureLayer):
         sample_at_inference=False,
         trainable_temperature=False,
         seed=None,
+        block=False,
         fixed=False,
         **kwargs,
     ):
@@ -92,10 +96,11 @@ class HardConcreteGate(TemperatureLayer):
             lambda p: 0.0 < p < 1.0,
         )
         self.supports_masking = True
+        self.block = _validation.check_bool("block", block)
         self.fixed = _validation.check_bool("fixed", fixed)
 
     def build(self, input_shape):
-        units = input_shape[-1]
+        units = 1 if self.block else input_shape[-1]
         if units is None:
             raise ValueError(
                 _validation.invalid("inputs", "a tensor whose last axis (the gated units) is known", input_shape)
@@ -172,6 +177,7 @@ class HardConcreteGate(TemperatureLayer):
             {
                 "stretch": list(self.stretch),
                 "initial_keep_probability": self.initial_keep_probability,
+                "block": self.block,
                 "fixed": self.fixed,
             }
         )

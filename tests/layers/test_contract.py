@@ -171,6 +171,23 @@ CASES = {
         supports_masking=True,
         passes_mask=True,
     ),
+    "HeadGatedAttention": dict(
+        layer_class=keras_gumbel.HeadGatedAttention,
+        init_kwargs=dict(
+            num_heads=3,
+            key_dim=4,
+            temperature=0.5,
+            stretch=[-0.2, 1.2],
+            initial_keep_probability=0.6,
+            trainable_temperature=True,
+            gate_seed=11,
+            name="heads",
+        ),
+        input_shape=[(2, 3, 6), (2, 5, 6)],
+        symbolic_shape=[(None, None, 6), (None, None, 6)],
+        supports_masking=True,
+        passes_mask=True,
+    ),
     "GumbelSinkhorn(hard)": dict(
         layer_class=keras_gumbel.GumbelSinkhorn,
         init_kwargs=dict(temperature=0.5, num_iterations=5, hard=True, seed=9),
