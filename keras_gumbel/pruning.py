@@ -397,6 +397,9 @@ def prune(model):
       filters, bias) and from the next weighted layer (its input rows or channels), and the gate's values are
       folded into the latter (`gate * (x W)` is `x (gate * W)`; max and average pooling and `Flatten` commute with
       a non-negative scale per channel);
+    - a `HardConcreteGate` on the model's input features (or on any layer whose output it does not alone take),
+      whose output reaches one `Dense` or convolution as above: the pruned model gathers the kept features there
+      (`x[..., kept]`), and the next weighted layer keeps their rows, scaled by their gates;
     - a `HeadGatedAttention`: a `keras.layers.MultiHeadAttention` with the gated-off heads removed (their query,
       key, value and output projections) and the kept gates folded into the output projection;
     - a `HardConcreteGate(block=True)` feeding an `Add` (a residual block `x + gate(f(x))`): a block whose gate is
@@ -409,14 +412,16 @@ def prune(model):
     smaller and exports anywhere. `cost(result, measure)` equals `cost(model, measure)`.
 
     Raises:
-        ValueError: For a gate the pruning cannot carry (a unit gate not right after a `Dense` or convolution, or
-            whose output reaches another kind of layer or more than one layer; a block gate not feeding an `Add`),
-            naming it, or a model without a layer graph.
+        ValueError: For a gate the pruning cannot carry (a unit gate whose output reaches a layer other than a
+            `Dense` or convolution, pooling, `Flatten` or `Dropout`, or more than one layer, or the model's output;
+            a block gate not feeding an `Add`), naming it, or a model without a layer graph.
     """
     analysis = _analyse(model)
     dead = set()  # ids of the rebuilt tensors of removed blocks
 
     def rebuild(layer, *args, **kwargs):
+        if isinstance(layer, HardConcreteGate) and id(layer) in analysis.gathered:
+            return _gather_features(args[0], _kept(layer)[0])
         if isinstance(layer, _PASS_THROUGH) or (isinstance(layer, HardConcreteGate) and not layer.block):
             return args[0]  # a unit gate's values are folded into the weighted layer after it
         if isinstance(layer, HardConcreteGate):
@@ -441,6 +446,15 @@ def prune(model):
 
     rebuilt = keras.models.clone_model(analysis.functional, clone_function=lambda layer: layer, call_function=rebuild)
     return keras.Model(rebuilt.input, rebuilt.output, name=f"{model.name}_pruned")
+
+
+def _gather_features(x, kept):
+    """`x[..., kept]` as Keras ops that every export format holds: the features moved to the first axis of a 2-D
+    view and taken there (PyTorch's ONNX export has no `take` on another axis, but holds this embedding lookup)."""
+    features = x.shape[-1]
+    rows = ops.transpose(ops.reshape(x, (-1, features)))
+    taken = ops.transpose(ops.take(rows, np.asarray(kept, "int32"), axis=0))
+    return ops.reshape(taken, (-1, *x.shape[1:-1], len(kept)))
 
 
 def _kept(gate):
@@ -507,6 +521,7 @@ class _Analysis:
         self.gate_before = {}  # id(weighted layer) -> (the unit gate on its inputs, positions a Flatten laid out)
         self.gate_after = {}  # id(weighted layer) -> the unit gate on its outputs
         self.blocks = {}  # id(layer) -> the block gates of the residual blocks it is in
+        self.gathered = set()  # ids of the unit gates not after a weighted layer alone: the pruned model gathers
 
 
 def _analyse(model):
@@ -555,12 +570,6 @@ def _analyse(model):
         while isinstance(source, _PASS_THROUGH) and only_consumer(tensor)[0] is not None:
             tensor = producer[id(tensor)][1][0]
             source = producer.get(id(tensor), (None,))[0]
-        if not isinstance(source, _WEIGHTED) or only_consumer(tensor)[0] is None:
-            raise ValueError(
-                f"prune: the HardConcreteGate {layer.name!r} does not follow a Dense or convolution layer whose "
-                "output it alone takes; prune carries unit gates placed right after one (a Dropout between them is "
-                "fine)."
-            )
         # On through pooling, Flatten and the identities to the one weighted layer whose inputs it gates.
         tensor, positions = outputs[0], 1
         while True:
@@ -576,7 +585,10 @@ def _analyse(model):
             if isinstance(consumer, keras.layers.Flatten):
                 positions = int(np.prod(consumer_inputs[0].shape[1:-1]))
             tensor = outputs_of[id(consumer)][0]
-        analysis.gate_after[id(source)] = layer
+        if isinstance(source, _WEIGHTED) and only_consumer(tensor)[0] is not None:
+            analysis.gate_after[id(source)] = layer  # its units removed from the layer before it
+        else:
+            analysis.gathered.add(id(layer))  # features of an input or another layer: gathered at the gate
         analysis.gate_before[id(consumer)] = (layer, positions)
     return analysis
 

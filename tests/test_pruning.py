@@ -95,11 +95,29 @@ def test_prune_of_a_conv_net_with_pooling_flatten_and_global_pooling():
     np.testing.assert_allclose(to_numpy(pruning.prune(model)(series)), to_numpy(model(series)), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(12,), (5, 5, 3)])
+def test_prune_gathers_the_kept_input_features(shape):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input(shape)
+    x = keras_gumbel.HardConcreteGate(seed=1, name="input_gate")(inputs)  # the input's features (pixels, channels)
+    x = keras.layers.Conv2D(4, 3)(x) if len(shape) == 3 else keras.layers.Dense(6, activation="relu")(x)
+    x = keras.layers.Flatten()(x) if len(shape) == 3 else x
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    gate = model.get_layer("input_gate")
+    log_alpha = np.random.default_rng(0).normal(0.0, 3.0, shape[-1])
+    log_alpha[1] = -30.0  # one feature off at least
+    gate.log_alpha.assign(log_alpha.astype("float32"))
+    x = np.random.default_rng(1).normal(size=(8, *shape)).astype("float32")
+    pruned = pruning.prune(model)
+    np.testing.assert_allclose(to_numpy(pruned(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+    first = [layer for layer in pruned.layers if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))][0]
+    assert first.kernel.shape[-2] == len(gate.kept_units()) < shape[-1]  # only the kept features' rows
+    for measure in ("parameters", "flops"):
+        assert pruning.cost(pruned, measure) == pruning.cost(model, measure) < pruning.expected_cost(model, measure)[1]
+
+
 def test_prune_refuses_what_it_cannot_carry_naming_the_layer():
     inputs = keras.Input((4,))
-    x = keras_gumbel.HardConcreteGate(name="first_gate")(inputs)
-    with pytest.raises(ValueError, match="first_gate.*does not follow a Dense"):
-        pruning.prune(keras.Model(inputs, keras.layers.Dense(2)(x)))
     x = keras.layers.Dense(3)(inputs)
     with pytest.raises(ValueError, match="last_gate.*reaches the model's output"):
         pruning.prune(keras.Model(inputs, keras_gumbel.HardConcreteGate(name="last_gate")(x)))
