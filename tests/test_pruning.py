@@ -407,3 +407,37 @@ def test_expected_cost_of_a_transformer_is_the_monte_carlo_mean_of_its_cost(meas
     assert dense == _transformer_cost([4, 4], [12, 12], [(1, 1), (1, 1)], measure)
     draws = np.array(draws)
     assert abs(float(to_numpy(expected)) - draws.mean()) < 4 * draws.std() / np.sqrt(len(draws))
+
+
+def _heads_task(count, seed):
+    """Sequences of 8 (one-hot token in {0, 1, 2}, one-hot position); label `(token[0] - token[1]) mod 3`."""
+    tokens = np.random.default_rng(seed).integers(0, 3, (count, 8))
+    x = np.concatenate([np.eye(3)[tokens], np.broadcast_to(np.eye(8), (count, 8, 8))], -1).astype("float32")
+    return x, (tokens[:, 0] - tokens[:, 1]) % 3
+
+
+@pytest.mark.slow
+def test_the_head_gates_keep_a_head_that_reads_the_informative_positions():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 11))
+    embedded = keras.layers.Dense(16, name="embed")(inputs)
+    attention = keras_gumbel.HeadGatedAttention(4, 8, gate_seed=1, name="attention")
+    x = keras.layers.LayerNormalization()(keras.layers.Add()([embedded, attention(embedded, embedded)]))
+    x = pruning.SparsityPenalty()(keras.layers.GlobalAveragePooling1D()(x))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(32, activation="relu")(x)))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    (x_train, y_train), (x_test, y_test) = _heads_task(20000, 0), _heads_task(2000, 1)
+    controller = pruning.SparsityController(0.75, warmup_steps=300)  # 3 of the 4 heads off
+    model.fit(x_train, y_train, batch_size=128, epochs=5, verbose=0, callbacks=[controller])
+    pruned = pruning.prune(model)
+    assert pruned.get_layer("attention").num_heads == 1
+    # Under the gates' noise each head learns the task alone (any open head suffices), and the controller lowers
+    # all four together: the head kept is scaled by its small mean gate. The pruned model, a plain Keras one,
+    # fine-tunes back (the benchmark reports both errors).
+    pruned.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    pruned.fit(x_train, y_train, batch_size=128, epochs=2, verbose=0)
+    assert (to_numpy(pruned(x_test)).argmax(-1) == y_test).mean() > 0.95  # chance: 1/3
+    # The kept head reads positions 0 and 1: most of its attention is there (uniform attention would put 1/4).
+    features = pruned.get_layer("embed")(x_test)
+    _, scores = pruned.get_layer("attention")(features, features, return_attention_scores=True)
+    assert to_numpy(scores)[..., :2].sum(-1).mean() > 0.5
