@@ -449,12 +449,12 @@ def prune(model):
 
 
 def _gather_features(x, kept):
-    """`x[..., kept]` as Keras ops that every export format holds: the features moved to the first axis of a 2-D
-    view and taken there (PyTorch's ONNX export has no `take` on another axis, but holds this embedding lookup)."""
-    features = x.shape[-1]
-    rows = ops.transpose(ops.reshape(x, (-1, features)))
-    taken = ops.transpose(ops.take(rows, np.asarray(kept, "int32"), axis=0))
-    return ops.reshape(taken, (-1, *x.shape[1:-1], len(kept)))
+    """`x[..., kept]`, as Keras ops every export format of the backend holds: one gather on TensorFlow and JAX; on
+    PyTorch a product with the 0/1 selection matrix (exact: one 1 per column), since litert-torch cannot convert
+    PyTorch's `take` (its index check compares int64 with int32)."""
+    if keras.backend.backend() != "torch":
+        return ops.take(x, np.asarray(kept, "int32"), axis=-1)
+    return ops.matmul(x, np.eye(x.shape[-1], dtype=x.dtype)[:, kept])
 
 
 def _kept(gate):

@@ -442,3 +442,57 @@ def test_keras_alone_cannot_export_there(tmp_path, export_format):
     model(LOGITS[:2])
     with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the converter raises: the cell is Keras' limit
         _export(model, str(tmp_path / FILE_NAMES[export_format]), export_format, LOGITS)
+
+
+# ------------------------------------------------------------------------------------------ the pruned model
+
+
+def _pruned_models():
+    """`(name, pruned model, gated model, inputs)`: a small Transformer with heads, hidden units and one block gated
+    off, and an MLP whose input features are gated (the pruned model gathers the kept ones)."""
+    from helpers import gated_transformer
+
+    from keras_gumbel import pruning
+
+    rng = np.random.default_rng(7)
+    transformer = gated_transformer()
+    for layer in pruning.gates(transformer):
+        layer.log_alpha.assign(rng.normal(1.0, 2.5, layer.log_alpha.shape).astype("float32"))
+    transformer.get_layer("attention_block_1").log_alpha.assign([-30.0])
+    inputs = keras.Input((10,))
+    x = keras_gumbel.HardConcreteGate(seed=1)(inputs)
+    x = keras_gumbel.HardConcreteGate(seed=2)(keras.layers.Dense(12, activation="relu")(x))
+    mlp = keras.Model(inputs, keras.layers.Dense(3)(x))
+    for layer in pruning.gates(mlp):
+        layer.log_alpha.assign(rng.normal(0.5, 2.5, layer.log_alpha.shape).astype("float32"))
+    models = []
+    for name, gated, shape in (("transformer", transformer, (64, 6, 8)), ("mlp", mlp, (64, 10))):
+        pruned = pruning.prune(gated)
+        x = rng.normal(size=shape).astype("float32")
+        pruned(x[:2])  # Keras' ONNX export needs a model that has been called
+        models.append((name, pruned, gated, x))
+    return models
+
+
+def test_a_pruned_model_is_served_in_every_format_with_the_gated_models_outputs(tmp_path):
+    manifest, expected = [], {}
+    for name, pruned, gated, x in _pruned_models():
+        assert not any(type(layer).__module__.startswith("keras_gumbel") for layer in pruned.layers)
+        np.save(tmp_path / f"{name}-inputs.npy", x)
+        for export_format in FORMATS:
+            if not _available(export_format) or (BACKEND, export_format) in KERAS_CANNOT:
+                continue
+            path = str(tmp_path / f"{name}-{FILE_NAMES[export_format]}")
+            _export(pruned, path, export_format, x)
+            manifest.append({"format": export_format, "path": path, "inputs": str(tmp_path / f"{name}-inputs.npy"),
+                             "calls": 1})  # fmt: skip
+            expected[path] = keras.ops.convert_to_numpy(gated(x, training=False))
+    assert manifest, "no export format is installed"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    serve = os.path.join(os.path.dirname(__file__), "serve_exports.py")
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, serve, str(tmp_path / "manifest.json")], check=True, env=environment, timeout=600)
+    assert not json.loads((tmp_path / "manifest.json.isolation.json").read_text())["keras_gumbel_importable"]
+    for path, gated_outputs in expected.items():
+        assert os.path.exists(path + ".served.npy"), open(path + ".served.txt").read()
+        np.testing.assert_allclose(np.load(path + ".served.npy")[0], gated_outputs, atol=1e-4, rtol=1e-4, err_msg=path)
