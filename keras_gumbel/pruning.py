@@ -10,10 +10,10 @@
   with `lambda_1`, `lambda_2` moved by gradient ascent after each batch (Wang, Wohlwend & Lei, 2020; CoFi), and
   puts the sparsity in the logs.
 - `fix_to_sparsity(gates, target)`: the inference gates rounded to meet the target exactly (the controller does it at
-  the end of training).
-- `prune(model)`: a plain Keras model with the gated-off units or filters removed and the inference gates folded
-  into the next layer's weights (chains of `Dense`, `Conv1D`, `Conv2D`, pooling, `Flatten`): no keras_gumbel layer
-  inside, the same inference output.
+  the end of training), or `fix_to_expected(gates)`: each gate rounded to its expected kept units (FLOP, CoFi).
+- `prune(model)`: a plain Keras model with the gated-off units, filters, input features, attention heads
+  (`HeadGatedAttention`) and residual blocks (`HardConcreteGate(block=True)`) removed and the inference gates folded
+  into the weights: no keras_gumbel layer inside, the same inference output.
 """
 
 import keras
@@ -34,6 +34,7 @@ __all__ = [
     "cost",
     "expected_cost",
     "expected_sparsity",
+    "fix_to_expected",
     "fix_to_sparsity",
     "gates",
     "prune",
@@ -222,6 +223,29 @@ def fix_to_sparsity(gate_layers, target, model=None, measure="units"):
     return reached
 
 
+def fix_to_expected(gate_layers):
+    """Fixes each gate's inference gates to its expected number of kept units: FLOP's and CoFi's top-k rounding.
+
+    Each gate keeps its `round(expected_kept())` units with the highest `log_alpha`, at their mean gate, and sets the
+    others to exactly 0 (`HardConcreteGate.fix_gates`). Unlike `fix_to_sparsity`, which meets a target across the
+    model, each layer keeps the width its gates learned; the total lands near the controller's target, not on it.
+    Returns the fraction of the gates' units that are off.
+    """
+    gate_layers = list(gate_layers)
+    dropped, units = 0, 0
+    for layer in gate_layers:
+        log_alpha = np.asarray(ops.convert_to_numpy(layer.log_alpha))
+        count = int(round(float(ops.convert_to_numpy(layer.expected_kept()))))
+        keep = np.zeros(log_alpha.shape, bool)
+        keep[np.argsort(-log_alpha, kind="stable")[:count]] = True
+        layer.fix_gates(keep)
+        dropped, units = dropped + int((~keep).sum()), units + keep.size
+    return dropped / units
+
+
+_ROUNDINGS = ("model", "per_gate", None)
+
+
 @keras.saving.register_keras_serializable(package="keras_gumbel")
 class SparsityPenalty(keras.layers.Layer):
     """Holds the controller's state in the model and adds its Lagrangian penalty to the loss (used by the controller).
@@ -256,6 +280,7 @@ class SparsityPenalty(keras.layers.Layer):
         return inputs
 
 
+@keras.saving.register_keras_serializable(package="keras_gumbel")
 class SparsityController(keras.callbacks.Callback):
     """Trains a gated model to the sparsity asked for: a Lagrangian penalty whose multipliers rise until it is met.
 
@@ -283,14 +308,17 @@ class SparsityController(keras.callbacks.Callback):
             scikit-learn's digits (a 64-128-64-10 MLP, Adam at 0.01, 880 steps) the expected sparsity ended at
             0.60 and 0.77 for targets 0.5 and 0.8 without it, at 0.53 and 0.78 with 20.
         measure: `"units"` (the default), `"parameters"` or `"flops"` (multiply-adds per example; `prune`'s chains).
-        round_at_end: At the end of training, fix the inference gates to meet the target exactly
-            (`fix_to_sparsity`: the `round((1 - target) * units)` units with the highest `log_alpha` kept, at their
-            mean gate; the others 0): the multipliers bring the expected sparsity near the target, the rounding
-            lands the pruned model on it (to one unit; for parameters or FLOPs, the most units within the target).
+        rounding: How the inference gates are fixed when training ends: `"model"` (the default) meets the target
+            exactly (`fix_to_sparsity`: the `round((1 - target) * units)` units with the highest `log_alpha` across
+            the model kept, at their mean gate, the others 0; for parameters or FLOPs, the most units within the
+            target); `"per_gate"`, FLOP's and CoFi's top-k, keeps in each gate its expected number of kept units
+            (`fix_to_expected`: the pruned model then lands near the target, each layer at the width its gates
+            learned); `None` leaves the paper's deterministic gates. The multipliers bring the expected sparsity
+            near the target; the rounding lands the pruned model.
     """
 
     def __init__(
-        self, target, warmup_steps=1000, multiplier_rate=0.05, damping=20.0, measure="units", round_at_end=True
+        self, target, warmup_steps=1000, multiplier_rate=0.05, damping=20.0, measure="units", rounding="model"
     ):
         super().__init__()
         self.target = _validation.check_real("target", target, "a sparsity in [0, 1)", lambda value: 0.0 <= value < 1.0)
@@ -299,7 +327,9 @@ class SparsityController(keras.callbacks.Callback):
         self.damping = _validation.check_non_negative("damping", damping)
         _check_measure(measure, ("units", "parameters", "flops"))
         self.measure = measure
-        self.round_at_end = _validation.check_bool("round_at_end", round_at_end)
+        if rounding not in _ROUNDINGS:
+            raise ValueError(_validation.invalid("rounding", f"one of {_ROUNDINGS}", rounding))
+        self.rounding = rounding
 
     def set_model(self, model):
         super().set_model(model)
@@ -350,8 +380,24 @@ class SparsityController(keras.callbacks.Callback):
         )
 
     def on_train_end(self, logs=None):
-        if self.round_at_end:
+        if self.rounding == "model":
             fix_to_sparsity(self.penalty._gates, self.target, self.model, self.measure)
+        elif self.rounding == "per_gate":
+            fix_to_expected(self.penalty._gates)
+
+    def get_config(self):
+        return {
+            "target": self.target,
+            "warmup_steps": self.warmup_steps,
+            "multiplier_rate": self.multiplier_rate,
+            "damping": self.damping,
+            "measure": self.measure,
+            "rounding": self.rounding,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

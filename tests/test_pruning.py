@@ -156,7 +156,7 @@ def test_the_multipliers_rise_against_a_model_denser_than_asked_and_the_logs_say
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
     y = np.arange(64) % 3
-    controller = pruning.SparsityController(0.6, warmup_steps=0, multiplier_rate=0.1, round_at_end=False)
+    controller = pruning.SparsityController(0.6, warmup_steps=0, multiplier_rate=0.1, rounding=None)
     history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[controller])
     logs = history.history
     assert logs["sparsity_target"] == [0.6, 0.6]
@@ -310,7 +310,7 @@ def test_training_resumed_from_model_checkpoint_goes_on_exactly(tmp_path):
         return model
 
     def controller():
-        return pruning.SparsityController(0.6, warmup_steps=6, round_at_end=False)
+        return pruning.SparsityController(0.6, warmup_steps=6, rounding=None)
 
     whole = compiled()
     whole.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, callbacks=[controller()])
@@ -441,3 +441,34 @@ def test_the_head_gates_keep_a_head_that_reads_the_informative_positions():
     features = pruned.get_layer("embed")(x_test)
     _, scores = pruned.get_layer("attention")(features, features, return_attention_scores=True)
     assert to_numpy(scores)[..., :2].sum(-1).mean() > 0.5
+
+
+def test_fix_to_expected_keeps_each_gates_expected_count_of_its_top_units():
+    model = gated_mlp()
+    rng = np.random.default_rng(8)
+    layers = pruning.gates(model)
+    for layer in layers:
+        layer.log_alpha.assign(rng.normal(0.0, 2.0, layer.log_alpha.shape).astype("float32"))
+    counts = [int(round(float(to_numpy(layer.expected_kept())))) for layer in layers]
+    tops = [set(np.argsort(-to_numpy(layer.log_alpha))[:count]) for layer, count in zip(layers, counts)]
+    reached = pruning.fix_to_expected(layers)
+    assert [set(layer.kept_units()) for layer in layers] == tops  # each gate's own top-k, k its expected count
+    assert reached == pytest.approx(1 - sum(counts) / 48)
+    x = rng.normal(size=(16, 8)).astype("float32")
+    np.testing.assert_allclose(to_numpy(pruning.prune(model)(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+
+
+def test_the_controller_rounds_per_gate_and_round_trips_its_config():
+    model = gated_mlp()
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    controller = pruning.SparsityController(0.5, warmup_steps=10, rounding="per_gate")
+    x, y = np.random.default_rng(9).normal(size=(64, 8)).astype("float32"), np.zeros((64, 3), "float32")
+    model.fit(x, y, batch_size=16, epochs=5, verbose=0, callbacks=[controller])
+    for layer in pruning.gates(model):
+        assert layer.fixed and len(layer.kept_units()) == int(round(float(to_numpy(layer.expected_kept()))))
+    config = controller.get_config()
+    assert config["rounding"] == "per_gate" and config["target"] == 0.5
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(controller))
+    assert type(restored) is pruning.SparsityController and restored.get_config() == config
+    with pytest.raises(ValueError, match="rounding"):
+        pruning.SparsityController(0.5, rounding="top_k")
