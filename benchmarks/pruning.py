@@ -40,6 +40,7 @@ import tempfile
 
 import keras
 import numpy as np
+from paired_latency import paired_latency
 from paired_latency import paired_latency_ratio
 
 import keras_gumbel
@@ -123,6 +124,11 @@ def run_network(build, train, test, args):
     dense_weights, dense_flops = pruning.cost(dense, "parameters"), pruning.cost(dense, "flops")
     rows = [("dense", None, None, None, error(dense, x_test, y_test), dense_weights, dense_flops, 1.0, 1.0, None)]
     steps = args.pre * int(np.ceil(len(x_train) / BATCH))
+    # Where the time goes at batch 256: the smallest model on this input (one Dense to the 10 logits) is the floor
+    # of a call (the tf.function's dispatch, the input's and output's handling).
+    floor_model = keras.Sequential([keras.Input((pixels,)), keras.layers.Dense(10)])
+    _, dense_ms, floor_ms = paired_latency(dense, floor_model, 256, args.repeats)
+    timings = {"dense": dense_ms, "floor": floor_ms}
     for target in args.targets:
         model = build(pixels, gated=True)
         controller = pruning.SparsityController(target, warmup_steps=steps // 2, measure="flops")
@@ -130,14 +136,14 @@ def run_network(build, train, test, args):
         pruned = pruning.prune(model)
         pruned_error = error(pruned, x_test, y_test)
         fit(pruned, x_train, y_train, args.fine, 1e-3)
+        ratio_256, _, timings[f"target {target:.2f}"] = paired_latency(dense, pruned, 256, args.repeats)
         rows.append(
             (f"gated, target {target:.2f}", 1 - pruning.cost(pruned, "flops") / dense_flops,
              history.history["sparsity"][-1], pruned_error, error(pruned, x_test, y_test),
              pruning.cost(pruned, "parameters"), pruning.cost(pruned, "flops"),
-             paired_latency_ratio(dense, pruned, 1, args.repeats),
-             paired_latency_ratio(dense, pruned, 256, args.repeats), widths(pruned))
+             paired_latency_ratio(dense, pruned, 1, args.repeats), ratio_256, widths(pruned))
         )  # fmt: skip
-    return rows, dense_weights, dense_flops, widths(dense)
+    return rows, dense_weights, dense_flops, widths(dense), timings
 
 
 def tfmot_rows(train, test, args, ours, dense_weights):
@@ -165,6 +171,14 @@ def tfmot_rows(train, test, args, ours, dense_weights):
                  None, measured["ratio_1"], measured["ratio_256"], None)
             )  # fmt: skip
     return rows
+
+
+def print_timings(timings):
+    measured = ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings.items() if name != "floor")
+    print(
+        f"\nMedian latency at batch 256: {measured}; a model of one Dense to the logits on the same input (the "
+        f"call's floor) {timings['floor']:.3f} ms."
+    )
 
 
 def print_table(title, rows, dense_weights, dense_flops, dense_widths):
@@ -265,13 +279,15 @@ def main():
         f"{args.pre} epochs with the controller (warm-up: half of them), pruned, then Adam 1e-3 for {args.fine}"
     )
     if "lenet300" in args.networks:
-        rows, weights, flops, dense_widths = run_network(lenet300, train, test, args)
+        rows, weights, flops, dense_widths, timings = run_network(lenet300, train, test, args)
         if not args.no_tfmot and importlib.util.find_spec("tensorflow_model_optimization") is not None:
             rows += tfmot_rows(train, test, args, rows[1:], weights)
         print_table("LeNet-300-100 (widths: input pixels, hidden units)", rows, weights, flops, dense_widths)
+        print_timings(timings)
     if "conv" in args.networks:
-        rows, weights, flops, dense_widths = run_network(conv_net, train, test, args)
+        rows, weights, flops, dense_widths, timings = run_network(conv_net, train, test, args)
         print_table("Conv net (widths: input channels, filters, filters, units)", rows, weights, flops, dense_widths)
+        print_timings(timings)
     if "heads" in args.networks:
         run_heads(args)
 
