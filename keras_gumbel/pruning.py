@@ -443,9 +443,10 @@ def prune(model):
       filters, bias) and from the next weighted layer (its input rows or channels), and the gate's values are
       folded into the latter (`gate * (x W)` is `x (gate * W)`; max and average pooling and `Flatten` commute with
       a non-negative scale per channel);
-    - a `HardConcreteGate` on the model's input features (or on any layer whose output it does not alone take),
-      whose output reaches one `Dense` or convolution as above: the pruned model gathers the kept features there
-      (`x[..., kept]`), and the next weighted layer keeps their rows, scaled by their gates;
+    - a `HardConcreteGate` on the model's input features (or on the output of a layer that other layers read
+      too), whose output reaches one `Dense` or convolution as above: the pruned model gathers the kept features
+      there (`x[..., kept]`; on PyTorch a product with a 0/1 selection matrix, which `cost` does not count), and
+      the next weighted layer keeps their rows, scaled by their gates;
     - a `HeadGatedAttention`: a `keras.layers.MultiHeadAttention` with the gated-off heads removed (their query,
       key, value and output projections) and the kept gates folded into the output projection;
     - a `HardConcreteGate(block=True)` feeding an `Add` (a residual block `x + gate(f(x))`): a block whose gate is
