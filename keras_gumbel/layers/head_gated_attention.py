@@ -22,24 +22,30 @@ class HeadGatedAttention(keras.layers.MultiHeadAttention):
     removed (their query, key and value projections too) and the kept gates folded into the output projection.
 
     Args:
-        num_heads, key_dim, **kwargs: As `keras.layers.MultiHeadAttention` (`value_dim`, `dropout`, `use_bias`,
-            `output_shape`, `attention_axes`, initializers, `seed` for the dropout, ...).
-        temperature, stretch, initial_keep_probability, sample_at_inference, trainable_temperature: The head gate's
-            (`HardConcreteGate`).
-        gate_seed: Integer seed of the head gate's `keras.random.SeedGenerator`.
+        num_heads: Number of attention heads, as `keras.layers.MultiHeadAttention`'s.
+        key_dim: Size of each head for the query and key, as `keras.layers.MultiHeadAttention`'s.
+        temperature: The head gate's temperature (`HardConcreteGate`; 2/3 in the paper).
+        stretch: The head gate's `(low, high)` stretch, `(-0.1, 1.1)` in the paper.
+        initial_keep_probability: `P(gate > 0)` of every head at the start.
+        sample_at_inference: If `True`, sample the head gates at inference too.
+        trainable_temperature: If `True`, the head gate's temperature is learned.
+        gate_seed: Integer seed of the head gate's `keras.random.SeedGenerator` (`seed` is the dropout's).
         fixed: Whether the head gate's inference gates are fixed (`HardConcreteGate.fix_gates`): saved in the
             config.
+        **kwargs: `keras.layers.MultiHeadAttention`'s other arguments (`value_dim`, `dropout`, `use_bias`,
+            `output_shape`, `attention_axes`, initializers, `seed`, ...) and the base layer's.
 
     Call arguments:
-        As `keras.layers.MultiHeadAttention` (`query`, `value`, `key`, masks, `training`, ...).
+        query, value, key, masks, training, ...: As `keras.layers.MultiHeadAttention`'s call.
 
     Examples:
         >>> import keras, keras_gumbel
-        >>> attention = keras_gumbel.HeadGatedAttention(num_heads=4, key_dim=8, gate_seed=0)
+        >>> attention = keras_gumbel.HeadGatedAttention(4, key_dim=8, gate_seed=0)
         >>> x = keras.ops.ones((2, 5, 16))
         >>> attention(x, x, training=True).shape
         (2, 5, 16)
-        >>> round(float(attention.head_gate.expected_kept()), 2)  # 4 heads, P(kept) = 0.9
+        >>> kept = attention.head_gate.expected_kept()  # 4 heads, P(kept) 0.9
+        >>> round(float(kept), 2)
         3.6
     """
 
