@@ -42,7 +42,7 @@ class HeadGatedAttention(keras.layers.MultiHeadAttention):
         >>> import keras, keras_gumbel
         >>> attention = keras_gumbel.HeadGatedAttention(4, key_dim=8, gate_seed=0)
         >>> x = keras.ops.ones((2, 5, 16))
-        >>> attention(x, x, training=True).shape
+        >>> tuple(attention(x, x, training=True).shape)
         (2, 5, 16)
         >>> kept = attention.head_gate.expected_kept()  # 4 heads, P(kept) 0.9
         >>> round(float(kept), 2)
