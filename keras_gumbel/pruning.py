@@ -583,14 +583,13 @@ def _analyse(model):
             consumers.setdefault(id(tensor), []).append((layer, inputs))
     outputs_of = {}
     for layer, inputs, outputs in calls:
-        if id(layer) in outputs_of and isinstance(
-            layer, (HardConcreteGate, *_WEIGHTED, keras.layers.MultiHeadAttention)
-        ):
+        if id(layer) in outputs_of and isinstance(layer, (HardConcreteGate, *_COSTED)):
             raise ValueError(
-                f"prune: the layer {layer.name!r} is called more than once; prune carries layers called once."
+                f"prune: the layer {layer.name!r} is called more than once; prune carries gated and weighted layers "
+                "called once."
             )
         outputs_of[id(layer)] = outputs
-        if isinstance(layer, (*_WEIGHTED, keras.layers.MultiHeadAttention)):
+        if isinstance(layer, _COSTED):
             analysis.weighted.append((layer, inputs, outputs))
     model_outputs = {id(tensor) for tensor in functional.outputs}
 
@@ -612,11 +611,11 @@ def _analyse(model):
             _mark_block(layer, inputs[0], skip, producer, analysis)
             continue
         # Back through the identities to the weighted layer whose units it gates (its output used by the gate alone).
-        tensor = inputs[0]
-        source = producer.get(id(tensor), (None,))[0]
-        while isinstance(source, _PASS_THROUGH) and only_consumer(tensor)[0] is not None:
-            tensor = producer[id(tensor)][1][0]
-            source = producer.get(id(tensor), (None,))[0]
+        gated = inputs[0]
+        source = producer.get(id(gated), (None,))[0]
+        while isinstance(source, _PASS_THROUGH) and only_consumer(gated)[0] is not None:
+            gated = producer[id(gated)][1][0]
+            source = producer.get(id(gated), (None,))[0]
         # On through pooling, Flatten and the identities to the one weighted layer whose inputs it gates.
         tensor, positions = outputs[0], 1
         while True:
@@ -632,7 +631,7 @@ def _analyse(model):
             if isinstance(consumer, keras.layers.Flatten):
                 positions = int(np.prod(consumer_inputs[0].shape[1:-1]))
             tensor = outputs_of[id(consumer)][0]
-        if isinstance(source, _WEIGHTED) and only_consumer(tensor)[0] is not None:
+        if isinstance(source, _WEIGHTED) and only_consumer(gated)[0] is not None:
             analysis.gate_after[id(source)] = layer  # its units removed from the layer before it
         else:
             analysis.gathered.add(id(layer))  # features of an input or another layer: gathered at the gate

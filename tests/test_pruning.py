@@ -116,6 +116,23 @@ def test_prune_gathers_the_kept_input_features(shape):
         assert pruning.cost(pruned, measure) == pruning.cost(model, measure) < pruning.expected_cost(model, measure)[1]
 
 
+def test_a_gate_on_a_layer_that_others_read_too_gathers_and_leaves_that_layer_whole():
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", name="shared")(inputs)
+    gated = keras_gumbel.HardConcreteGate(seed=1, name="gate")(hidden)
+    x = keras.layers.Add()([hidden, keras.layers.Dense(8, name="branch")(gated)])  # `shared` read by the Add too
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    log_alpha = np.random.default_rng(2).normal(0.0, 3.0, 8)
+    log_alpha[:2] = -30.0
+    model.get_layer("gate").log_alpha.assign(log_alpha.astype("float32"))
+    pruned = pruning.prune(model)
+    assert pruned.get_layer("shared").units == 8  # whole: the Add needs every unit
+    assert pruned.get_layer("branch").kernel.shape[0] == len(model.get_layer("gate").kept_units()) < 8
+    x = np.random.default_rng(3).normal(size=(16, 6)).astype("float32")
+    np.testing.assert_allclose(to_numpy(pruned(x)), to_numpy(model(x)), atol=1e-5, rtol=1e-5)
+
+
 def test_prune_refuses_what_it_cannot_carry_naming_the_layer():
     inputs = keras.Input((4,))
     x = keras.layers.Dense(3)(inputs)
