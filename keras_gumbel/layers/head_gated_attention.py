@@ -72,7 +72,7 @@ class HeadGatedAttention(keras.layers.MultiHeadAttention):
             seed=gate_seed,
             fixed=fixed,
             dtype=self.dtype_policy,
-            name="head_gate",
+            name=f"{self.name}_head_gate",  # errors about the gate name the layer it is in
         )
 
     @property

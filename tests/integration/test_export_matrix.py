@@ -210,6 +210,41 @@ def _law_of_gates(draws, layer):
     assert abs(zeros.sum() - expected.sum()) <= 4 * np.sqrt((p_zero * (1 - p_zero)).sum() * len(draws)) + 1
 
 
+HEADS, HEAD_SIZE = 4, 2
+# Positive inputs [rows, 3 positions, 8 features]: with the attention of `_head_gated_attention`, head h's output is
+# its gate times the mean of the input's features 2h and 2h + 1 over the positions.
+HEAD_INPUTS = (1.0 + rng.random((ROWS, 3, HEADS * HEAD_SIZE))).astype("float32")
+
+
+def _head_gated_attention(sample):
+    """A HeadGatedAttention whose served output shows each head's gate: uniform attention (zero query and key
+    projections), head h reads features 2h, 2h + 1 and writes them back (identity value and output blocks)."""
+    layer = keras_gumbel.HeadGatedAttention(
+        HEADS, HEAD_SIZE, initial_keep_probability=0.5, gate_seed=10, sample_at_inference=sample, use_bias=False
+    )
+    layer.build(HEAD_INPUTS.shape, HEAD_INPUTS.shape)
+    blocks = np.eye(HEADS * HEAD_SIZE, dtype="float32").reshape(HEADS * HEAD_SIZE, HEADS, HEAD_SIZE)
+    for dense, kernel in (
+        (layer.query_dense, np.zeros_like(blocks)),
+        (layer.key_dense, np.zeros_like(blocks)),
+        (layer.value_dense, blocks),
+        (layer.output_dense, blocks.transpose(1, 2, 0)),
+    ):
+        dense.kernel.assign(kernel)
+    return layer
+
+
+def _law_of_head_gates(draws, layer):
+    # One gate per head and call, shared by the rows and positions: exact 0s and 1s with the closed-form masses.
+    gates = (draws / HEAD_INPUTS.mean(axis=1, keepdims=True)).reshape(len(draws), -1, HEADS, HEAD_SIZE)
+    assert ((gates >= -1e-6) & (gates <= 1 + 1e-5)).all()
+    np.testing.assert_allclose(gates, np.broadcast_to(gates[:, :1, :, :1], gates.shape), atol=1e-5)
+    zeros = (np.abs(gates[:, 0, :, 0]) < 1e-6).sum(0)
+    p_zero = 1 - keras.ops.convert_to_numpy(layer.head_gate.probability_nonzero())
+    expected = p_zero * len(draws)
+    assert abs(zeros.sum() - expected.sum()) <= 4 * np.sqrt((p_zero * (1 - p_zero)).sum() * len(draws)) + 1
+
+
 LAYERS = {
     "GumbelSoftmax": (
         lambda sample: keras_gumbel.GumbelSoftmax(temperature=0.5, seed=0, sample_at_inference=sample),
@@ -271,12 +306,14 @@ LAYERS = {
         False,
         _law_of_gates,
     ),
+    "HeadGatedAttention": (_head_gated_attention, HEAD_INPUTS, False, _law_of_head_gates),
 }
 
 
 def _model(layer, inputs):
     symbolic = keras.Input(inputs.shape[1:])
-    outputs = layer(symbolic, symbolic) if isinstance(layer, keras_gumbel.GumbelAttention) else layer(symbolic)
+    attention = (keras_gumbel.GumbelAttention, keras_gumbel.HeadGatedAttention)
+    outputs = layer(symbolic, symbolic) if isinstance(layer, attention) else layer(symbolic)
     model = keras.Model(symbolic, outputs)
     model(inputs[:2])  # Keras' ONNX export needs a model that has been called
     return model
@@ -426,7 +463,9 @@ def test_an_export_that_cannot_hold_a_layer_fails_at_export(served, name, export
         chain.append(chain[-1].__cause__ or chain[-1].__context__)
     assert chain[-1] is not None, f"expected a ValueError at export, got {error!r}"
     message = str(chain[-1])
-    assert type(layer).__name__ in message and repr(layer.name) in message, message
+    drawing = layer.head_gate if isinstance(layer, keras_gumbel.HeadGatedAttention) else layer  # the layer drawing
+    assert type(drawing).__name__ in message and repr(drawing.name) in message, message
+    assert layer.name in message, message
     assert _refusal(name, export_format, sample) in message, message  # the way out
     assert not os.path.exists(result["path"]), "a refused export left a file"
 
