@@ -342,9 +342,10 @@ class SparsityController(keras.callbacks.Callback):
         self.penalty = penalties[0]
         expected = None
         if self.measure != "units":
+            analysis = _analyse(model)  # once: the penalty reads it at every step
 
             def expected():
-                kept, dense = expected_cost(model, self.measure)
+                kept, dense = _cost(analysis, lambda gate: gate.expected_kept(), self.measure)
                 return ops.subtract(1.0, ops.divide(kept, dense))
 
         self.penalty.attach(gates(model), expected)
