@@ -25,7 +25,6 @@ from keras_gumbel._tf_private import attention_gate_dense
 from keras_gumbel._tf_private import flatten_layers
 from keras_gumbel._tf_private import functional_graph
 from keras_gumbel.layers.hard_concrete_gate import HardConcreteGate
-from keras_gumbel.layers.head_gated_attention import _GATE_ARGUMENTS
 from keras_gumbel.layers.head_gated_attention import HeadGatedAttention
 
 __all__ = [
@@ -95,8 +94,8 @@ def cost(model, measure="parameters"):
 
 
 def _kept_count(gate):
-    """The number of a gate's units whose inference gate is non-zero (at least one: `prune` keeps a zeroed one)."""
-    return float(max(1, len(gate.kept_units()))) if not gate.block else float(len(gate.kept_units()))
+    """The number of a gate's units `prune` keeps: a unit gate's `_kept`, a block gate's 1 or 0."""
+    return float(len(gate.kept_units() if gate.block else _kept(gate)[0]))
 
 
 def _check_measure(measure, allowed=("parameters", "flops")):
@@ -479,9 +478,9 @@ def prune(model):
             return args[0] if gate in (0.0, 1.0) else keras.layers.Rescaling(float(gate), name=layer.name)(args[0])
         if isinstance(layer, keras.layers.Add) and any(id(x) in dead for x in args[0]):
             alive = [x for x in args[0] if id(x) not in dead]
-            if len(alive) > 1:
-                return type(layer).from_config(layer.get_config())(alive)
-            return alive[0] if alive else ops.zeros_like(args[0][0])
+            if len(alive) <= 1:
+                return alive[0] if alive else ops.zeros_like(args[0][0])
+            args = (alive, *args[1:])  # an Add of the kept branches, copied below
         if isinstance(layer, HeadGatedAttention):
             return _pruned_attention(layer, args, kwargs)
         if isinstance(layer, _WEIGHTED):
@@ -540,7 +539,7 @@ def _pruned_attention(layer, args, kwargs):
     the output projection (each projection's head axis: -2 of the query, key and value kernels and biases, 0 of
     the output kernel)."""
     kept, scale = _kept(layer.head_gate)
-    config = {key: value for key, value in layer.get_config().items() if key not in _GATE_CONFIG}
+    config = keras.layers.MultiHeadAttention.get_config(layer)  # the attention's own config, not its gate's
     config.update(num_heads=len(kept), value_dim=layer.value_dim, output_shape=layer.output_dense.kernel.shape[2:])
     pruned = keras.layers.MultiHeadAttention.from_config(config)
     outputs = pruned(*args, **kwargs)
@@ -554,10 +553,6 @@ def _pruned_attention(layer, args, kwargs):
     folded = kernel[kept] * scale.reshape((-1,) + (1,) * (kernel.ndim - 1)).astype(kernel.dtype)
     pruned.output_dense.set_weights([folded, *bias])
     return outputs
-
-
-# HeadGatedAttention's config entries that are its gate's, not MultiHeadAttention's.
-_GATE_CONFIG = {*_GATE_ARGUMENTS, "gate_seed", "fixed"}
 
 
 class _Analysis:
