@@ -65,17 +65,7 @@ def test_prune_of_a_sequential_model_and_after_fixing_the_gates():
 
 def test_prune_of_a_conv_net_with_pooling_flatten_and_global_pooling():
     rng = np.random.default_rng(3)
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(12, 3, activation="relu", padding="same")(inputs)
-    x = keras_gumbel.HardConcreteGate(seed=1)(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(10, 3, activation="relu")(x)
-    x = keras_gumbel.HardConcreteGate(seed=2)(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(16, activation="relu")(x)
-    x = keras_gumbel.HardConcreteGate(seed=3)(x)
-    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    model = _conv_net(seed=3, channels=1, widths=(12, 10, 16))
     for layer in pruning.gates(model):
         layer.log_alpha.assign(rng.normal(0.0, 2.5, layer.log_alpha.shape).astype("float32"))
     images = rng.normal(size=(32, 8, 8, 1)).astype("float32")
@@ -223,16 +213,17 @@ def test_the_controller_reaches_the_target_on_digits_and_the_pruned_model_keeps_
     assert accuracy > 0.85, accuracy  # a dense MLP of this size: about 0.95 on these 397 digits
 
 
-def _conv_net(seed=5):
+def _conv_net(seed=5, channels=2, widths=(6, 5, 7)):
+    """8x8 images: a gated 3x3 Conv2D ("same"), max-pooling, a gated 3x3 Conv2D, Flatten, a gated Dense, 3 logits."""
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((8, 8, 2))
-    x = keras.layers.Conv2D(6, 3, activation="relu", padding="same")(inputs)
+    inputs = keras.Input((8, 8, channels))
+    x = keras.layers.Conv2D(widths[0], 3, activation="relu", padding="same")(inputs)
     x = keras_gumbel.HardConcreteGate(seed=1)(x)
     x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(5, 3, activation="relu")(x)
+    x = keras.layers.Conv2D(widths[1], 3, activation="relu")(x)
     x = keras_gumbel.HardConcreteGate(seed=2)(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(7, activation="relu")(x)
+    x = keras.layers.Dense(widths[2], activation="relu")(x)
     x = keras_gumbel.HardConcreteGate(seed=3)(x)
     return keras.Model(inputs, keras.layers.Dense(3)(x))
 
