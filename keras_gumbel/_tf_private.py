@@ -19,8 +19,8 @@ Each has a fallback that keeps the package correct (if slower) meanwhile.
 - `flatten_layers`: `Layer._flatten_layers`, every layer nested in a model.
 - `functional_graph`: a functional model's (or a built Sequential's `_functional`) `_nodes_by_depth`, the layer
   calls of its graph in order, with their input and output tensors (what `pruning` walks).
-- `attention_gate_dense`: `MultiHeadAttention._gate_dense`, the gate projection of `use_gate=True` attention
-  (fallback: None where it is not one; Keras has no public name for it).
+- `attention_gate_dense`: `MultiHeadAttention._gate_dense` and `_use_gate`, the gate projection of `use_gate=True`
+  attention (fallback: None where it is not one; Keras has no public name for it).
 - `add_trackable_children`: installs TensorFlow's `Trackable._trackable_children` hook
   (named by `TRACKABLE_CHILDREN`) on a mixin, so that SavedModels and checkpoints
   hold more children (`TrackSeedState`: the seed state). No fallback: without the
@@ -115,7 +115,9 @@ def functional_graph(model):
 
 def attention_gate_dense(layer):
     """The `EinsumDense` gate projection of a `MultiHeadAttention(use_gate=True)`, or None (no gate)."""
-    return getattr(layer, "_gate_dense", None) if layer.get_config().get("use_gate") else None
+    # Its private flag, not `get_config()`: a subclass's config may read variables (HeadGatedAttention's gate
+    # temperature), which fails where the costs are traced.
+    return getattr(layer, "_gate_dense", None) if getattr(layer, "_use_gate", False) else None
 
 
 def add_trackable_children(cls, children):

@@ -304,21 +304,25 @@ def test_the_controller_reaches_a_target_in_parameters_on_digits():
     np.testing.assert_allclose(to_numpy(pruned(features)), to_numpy(model(features)), atol=1e-4)
 
 
-def test_training_resumed_from_model_checkpoint_goes_on_exactly(tmp_path):
+@pytest.mark.parametrize("network", ["mlp", "transformer"])
+def test_training_resumed_from_model_checkpoint_goes_on_exactly(tmp_path, network):
     # The multipliers and target live in the model (SparsityPenalty), the warm-up reads the optimizer's step count,
-    # the gates' seed streams are saved with them: a fit resumed from the file equals the uninterrupted one.
-    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    # the gates' seed streams are saved with them: a fit resumed from the file equals the uninterrupted one. The
+    # Transformer holds every kind of gate (HeadGatedAttention's, hidden units', blocks'), its controller aims at
+    # a FLOPs target.
+    shape, measure = ((8,), "units") if network == "mlp" else ((6, 8), "flops")
+    x = np.random.default_rng(0).normal(size=(64, *shape)).astype("float32")
     y = np.arange(64) % 3
 
     def compiled():
         # Without Dropout: with Keras' Dropout in the model the resumed run draws other masks (its seed state is not
         # in the .keras file), whatever the pruning does.
-        model = gated_mlp(dropout=False)
+        model = gated_mlp(dropout=False) if network == "mlp" else gated_transformer()
         model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
     def controller():
-        return pruning.SparsityController(0.6, warmup_steps=6, rounding=None)
+        return pruning.SparsityController(0.6, warmup_steps=6, measure=measure, rounding=None)
 
     whole = compiled()
     whole.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, callbacks=[controller()])
